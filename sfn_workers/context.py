@@ -1,0 +1,94 @@
+"""What a task function is handed as ``ctx``: token, Lambda context, time left, heartbeat, logger.
+
+The running invocation's context is also kept in a context variable, so that helpers such as
+:func:`sfn_workers.retry` find the Lambda's deadline without the user passing it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Deadline", "TaskContext", "current_context", "redact_token"]
+
+
+def redact_token(token: str | None) -> str | None:
+    """A task token shortened for logs: enough to correlate, never enough to use."""
+    if token is None:
+        return None
+    return f"{token[:8]}…({len(token)} chars)" if len(token) > 12 else "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A point in time (``clock()`` seconds) that work must finish by."""
+
+    at: float
+    clock: Callable[[], float] = time.monotonic
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.at - self.clock())
+
+    def expired(self) -> bool:
+        return self.clock() >= self.at
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+
+def _no_heartbeat() -> None:
+    """Direct mode has no token: a heartbeat has nothing to report to."""
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """Handed to a task function that declares a ``ctx`` parameter.
+
+    Attributes:
+        token: the task token (callback mode), or None.
+        lambda_context: the Lambda context object (None when called outside Lambda).
+        logger: the Powertools Logger, already correlated with this invocation.
+        deadline: when work must stop (the Lambda timeout less ``timeout_margin_ms``), or None
+            outside Lambda; retries never sleep past it.
+        execution: the Step Functions execution name, when the payload carries it.
+        state: the state name, when the payload carries it.
+    """
+
+    token: str | None
+    lambda_context: Any
+    logger: Any
+    deadline: Deadline | None
+    execution: str | None = None
+    state: str | None = None
+    _heartbeat: Callable[[], None] = field(default=_no_heartbeat, repr=False)
+
+    @property
+    def request_id(self) -> str | None:
+        """The Lambda request id, when there is a Lambda context."""
+        return getattr(self.lambda_context, "aws_request_id", None)
+
+    def remaining_ms(self) -> int | None:
+        """Milliseconds left before the Lambda times out, or None outside Lambda."""
+        getter = getattr(self.lambda_context, "get_remaining_time_in_millis", None)
+        return int(getter()) if getter is not None else None
+
+    def heartbeat(self) -> None:
+        """Send SendTaskHeartbeat now (callback mode); a no-op without a token.
+
+        Raises :class:`sfn_workers.errors.WorkerTimeout` when Step Functions answers that the
+        task has already timed out, so the work stops early.
+        """
+        self._heartbeat()
+
+
+_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("sfn_workers_task_context", default=None)
+
+
+def current_context() -> TaskContext | None:
+    """The context of the task invocation running in this thread or task, if any."""
+    return _current.get()

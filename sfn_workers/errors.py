@@ -1,0 +1,213 @@
+"""One exception tree for everything sfn-workers raises.
+
+Each class knows the Step Functions error name that a state's ``Retry``/``Catch`` ``ErrorEquals``
+matches. In direct mode the Lambda service reports the class name of the exception that left the
+handler as ``errorType``, so every class here is named exactly as its error; a ``TaskFailure``
+carrying a user-chosen name leaves the handler as a subclass created with that name.
+
+::
+
+    SfnWorkersError                      (base; never raised itself)
+    ├── ConfigurationError               bad option or SFN_WORKERS_* variable (decoration time)
+    ├── TaskFailure(error, cause)        raised by user code: fail with a chosen error name
+    ├── ValidationError                  the input does not fit the input model
+    ├── OutputValidationError            the output does not fit the output model / is not JSON
+    ├── PayloadTooLarge                  output over the Step Functions limit, offloading off
+    ├── PayloadPointerError              a pointer in the input was refused (which rule says why)
+    ├── OffloadError                     S3 refused or failed while offloading the output
+    ├── WorkerTimeout                    still running timeout_margin_ms before the Lambda timeout
+    ├── RetryBudgetExhausted             a retry refused because the retry budget is empty
+    └── CallbackDeliveryError            no outcome could be reported for a task token
+
+Third-party errors (botocore) are read in one place, :func:`aws_error_code` and
+:func:`from_aws_error`, so the rest of the package never parses them.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "CAUSE_LIMIT",
+    "ERROR_LIMIT",
+    "CallbackDeliveryError",
+    "ConfigurationError",
+    "OffloadError",
+    "OutputValidationError",
+    "PayloadPointerError",
+    "PayloadTooLarge",
+    "RetryBudgetExhausted",
+    "SfnWorkersError",
+    "TaskFailure",
+    "ValidationError",
+    "WorkerTimeout",
+    "aws_error_code",
+    "describe",
+    "error_name",
+    "failure_for_direct_mode",
+]
+
+#: SendTaskFailure rejects an ``error`` longer than this (characters).
+ERROR_LIMIT = 256
+#: SendTaskFailure rejects a ``cause`` longer than this (characters).
+CAUSE_LIMIT = 32_768
+
+
+class SfnWorkersError(Exception):
+    """Base of every error sfn-workers raises; ``error_name`` is what Step Functions matches."""
+
+    @property
+    def error_name(self) -> str:
+        """The name a state's ``ErrorEquals`` matches: the class name, so direct mode agrees."""
+        return type(self).__name__
+
+
+class ConfigurationError(SfnWorkersError, ValueError):
+    """An option or an ``SFN_WORKERS_*`` variable has a value that cannot work."""
+
+
+class ValidationError(SfnWorkersError):
+    """The input does not fit the input model (what ``Catch: ["ValidationError"]`` matches)."""
+
+
+class OutputValidationError(SfnWorkersError):
+    """The function's return value does not fit its return annotation, or is not JSON."""
+
+
+class PayloadTooLarge(SfnWorkersError):
+    """The output is over the Step Functions payload limit and offloading is off."""
+
+
+class PayloadPointerError(SfnWorkersError):
+    """A payload pointer in the input was refused; the message names the rule that failed."""
+
+
+class OffloadError(SfnWorkersError):
+    """Writing an offloaded payload to S3 failed (S3 down, access denied, no bucket configured)."""
+
+
+class WorkerTimeout(SfnWorkersError):
+    """The function was still running ``timeout_margin_ms`` before the Lambda timeout."""
+
+
+class RetryBudgetExhausted(SfnWorkersError):
+    """A retry was refused because the process-wide retry budget is empty."""
+
+
+class CallbackDeliveryError(SfnWorkersError):
+    """No outcome could be reported for a task token; raised so Lambda or SQS keep the event."""
+
+
+class TaskFailure(SfnWorkersError):
+    """Raise to fail the task with a Step Functions error name of your choosing.
+
+    ``raise TaskFailure("CardDeclined", "issuer said no")`` ends the state with error
+    ``CardDeclined``, which ``Catch``/``Retry`` match like any other error name.
+    """
+
+    def __init__(self, error: str, cause: str = "") -> None:
+        if not isinstance(error, str) or not error:
+            raise TypeError("TaskFailure needs a non-empty error name (str)")
+        super().__init__(cause or error)
+        self.error = error
+        self.cause = cause
+
+    @property
+    def error_name(self) -> str:
+        """The chosen name, not the class's."""
+        return self.error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TaskFailure, (self.error, self.cause))
+
+
+@lru_cache(maxsize=256)
+def _named_failure_class(name: str) -> type[TaskFailure]:
+    # Lambda reports type(exc).__name__ as errorType; a subclass with the chosen name makes the
+    # state see exactly that name. Cached so a name maps to one class per process.
+    return type(name, (TaskFailure,), {"__module__": __name__, "__qualname__": name})
+
+
+def error_name(exc: BaseException) -> str:
+    """The Step Functions error name for ``exc``, cut to the API's 256 characters."""
+    name = exc.error_name if isinstance(exc, SfnWorkersError) else type(exc).__name__
+    return str(name)[:ERROR_LIMIT]
+
+
+def failure_for_direct_mode(exc: BaseException) -> BaseException:
+    """What must leave a direct-mode handler so that the state sees ``error_name(exc)``.
+
+    Only a ``TaskFailure`` whose chosen name differs from its class name needs a stand-in;
+    everything else already carries the right class name.
+    """
+    if isinstance(exc, TaskFailure):
+        name = error_name(exc)
+        if type(exc).__name__ != name:
+            stand_in = _named_failure_class(name)(exc.error[:ERROR_LIMIT], exc.cause)
+            stand_in.__cause__ = exc
+            return stand_in
+    return exc
+
+
+def _cause_document(exc: BaseException, message: str, frames: list[str]) -> str:
+    return json.dumps(
+        {"errorMessage": message, "errorType": error_name(exc), "stackTrace": frames},
+        ensure_ascii=False,
+    )
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """``(error, cause)`` for SendTaskFailure: the error name and a Lambda-like JSON cause.
+
+    Both fit the API's limits; the cause stays valid JSON by shortening the stack trace first and
+    then the message, instead of cutting the JSON text in the middle.
+    """
+    error = error_name(exc)
+    message = exc.cause if isinstance(exc, TaskFailure) and exc.cause else str(exc)
+    frames = [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)]
+    cause = _cause_document(exc, message, frames)
+    while len(cause) > CAUSE_LIMIT and frames:
+        frames = frames[1:]  # keep the innermost frames: they say where it happened
+        cause = _cause_document(exc, message, frames)
+    if len(cause) > CAUSE_LIMIT:
+        overflow = len(cause) - CAUSE_LIMIT
+        marker = "... [truncated]"
+        keep = max(0, len(message) - overflow - len(marker) - 16)
+        message = message[:keep] + marker
+        cause = _cause_document(exc, message, frames)
+        while len(cause) > CAUSE_LIMIT:  # escaping can grow the text: shrink until it fits
+            keep = max(0, keep - (len(cause) - CAUSE_LIMIT) - 8)
+            message = message[:keep] + marker
+            cause = _cause_document(exc, message, frames)
+    return error, cause
+
+
+def aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``"ThrottlingException"``...), else None.
+
+    Read duck-typed so that this module never imports botocore.
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error")
+        if isinstance(error, Mapping):
+            code = error.get("Code")
+            if code is not None:
+                return str(code)
+    return None
+
+
+def aws_status_code(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ``ClientError``, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        meta = response.get("ResponseMetadata")
+        if isinstance(meta, Mapping):
+            status = meta.get("HTTPStatusCode")
+            if isinstance(status, int):
+                return status
+    return None

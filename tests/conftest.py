@@ -1,0 +1,58 @@
+"""Fixtures shared by every test layer.
+
+``moto_server`` starts moto's ThreadedMotoServer on 127.0.0.1 with a random port, once per session;
+``aws`` points boto3 at it through ``AWS_ENDPOINT_URL_*`` (real HTTP, like a Lambda reaching AWS)
+and resets its state between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+# No test may reach real AWS: fake credentials and a fixed region, whatever the machine has.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "sfn-workers-tests")
+
+EMULATED_SERVICES = ("S3", "SQS", "SNS", "DYNAMODB")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1:<random port>; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """boto3 reaches the moto server for S3, SQS, SNS and DynamoDB; state is reset after the test."""
+    for service in EMULATED_SERVICES:
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server)
+    yield moto_server
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).read()
