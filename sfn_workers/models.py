@@ -30,21 +30,50 @@ def json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-@dataclass(slots=True)
 class Output:
-    """A JSON-ready output and its serialised text (made once, reused for size and reporting)."""
+    """A JSON-ready output and its serialised form, made once and reused for size and reporting.
 
-    value: Any
-    text: str
+    Built from JSON bytes (what pydantic's serialiser writes) or from text; the other form is
+    derived on first use, so a caller that needs only one never pays for both.
+    """
+
+    __slots__ = ("_data", "_text", "value")
+
+    def __init__(self, value: Any, text: str | None = None, data: bytes | None = None) -> None:
+        if text is None and data is None:
+            raise ValueError("Output needs its JSON text or bytes")
+        self.value = value
+        self._text = text
+        self._data = data
+
+    @property
+    def text(self) -> str:
+        """Compact JSON text (what SendTaskSuccess sends)."""
+        if self._text is None:
+            assert self._data is not None
+            self._text = self._data.decode("utf-8")
+        return self._text
+
+    @property
+    def data(self) -> bytes:
+        """The JSON text as UTF-8 bytes."""
+        if self._data is None:
+            assert self._text is not None
+            self._data = self._text.encode("utf-8")
+        return self._data
 
     @property
     def size(self) -> int:
         """UTF-8 bytes of the JSON text: the number the 256 KiB limit is about."""
-        return len(self.text.encode("utf-8"))
+        return len(self.data)
 
     @classmethod
     def of(cls, value: Any) -> Output:
-        return cls(value, json_text(value))
+        """Serialise a JSON-ready value once."""
+        return cls(value, text=json_text(value))
+
+    def __repr__(self) -> str:
+        return f"Output({self.size} bytes)"
 
 
 def _describe_errors(exc: PydanticValidationError) -> str:
@@ -82,13 +111,14 @@ class Signature:
         """The function's result as JSON; :class:`OutputValidationError` if it does not fit or is not JSON."""
         try:
             if self.output_model is not None and type(result) is self.output_model:
-                value = result.model_dump(mode="json")  # already a validated instance
-            elif self.output_adapter is not None:
+                # Already a validated instance: serialise it straight away, in pydantic's core.
+                serializer = result.__pydantic_serializer__
+                return Output(serializer.to_python(result, mode="json"), data=serializer.to_json(result))
+            if self.output_adapter is not None:
                 adapter = self.output_adapter
-                value = adapter.dump_python(adapter.validate_python(result), mode="json")
-            else:
-                value = result
-            return Output.of(value)
+                checked = adapter.validate_python(result)
+                return Output(adapter.dump_python(checked, mode="json"), data=adapter.dump_json(checked))
+            return Output.of(result)  # unannotated: must already be plain JSON
         except PydanticValidationError as exc:
             raise OutputValidationError(_describe_errors(exc)) from exc
         except (PydanticSerializationError, TypeError, ValueError) as exc:

@@ -45,6 +45,8 @@ def is_sqs_batch(event: Any) -> bool:
     if not isinstance(event, Mapping):
         return False
     records = event.get("Records")
+    if records is None:
+        return False
     return (
         isinstance(records, list)
         and bool(records)
@@ -53,7 +55,8 @@ def is_sqs_batch(event: Any) -> bool:
 
 
 def classify(event: Any, token_field: str) -> Mode:
-    if isinstance(event, Mapping):
+    # ``type(...) is dict`` first: what the Lambda runtime hands over, and much cheaper than an ABC check.
+    if type(event) is dict or isinstance(event, Mapping):
         if is_sqs_batch(event):
             return Mode.SQS_BATCH
         if isinstance(event.get(token_field), str):
@@ -66,7 +69,7 @@ def split_payload(event: Any, token_field: str, payload_field: str | None) -> Un
 
     Raises ``KeyError`` naming ``payload_field`` when the event does not have it.
     """
-    if not isinstance(event, Mapping):
+    if type(event) is not dict and not isinstance(event, Mapping):
         return Unit(payload=event)
     token = event.get(token_field)
     token = token if isinstance(token, str) else None
