@@ -56,3 +56,21 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).read()
+
+
+@pytest.fixture
+def sfn_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A strict local SendTask* endpoint (``SfnEndpoint`` over ``MemoryTokens``), reached by boto3
+    through ``AWS_ENDPOINT_URL_SFN``; ``sfn_endpoint.backend`` records each token's outcomes.
+
+    Clients cache their endpoint: build handlers with fresh ``Clients()`` inside the test.
+    """
+    from sfn_workers.local.sfn_endpoint import MemoryTokens, SfnEndpoint
+
+    endpoint = SfnEndpoint(MemoryTokens())
+    endpoint.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SFN", endpoint.url)
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
