@@ -23,7 +23,7 @@ from sfn_workers.errors import (
     WorkerTimeout,
 )
 from sfn_workers.offload import S3Offload
-from sfn_workers.retry import retry
+from sfn_workers.retry import RetryBudget, RetryPolicy, retry
 from sfn_workers.task import TaskHandler, task
 
 __version__ = "0.1.0"
@@ -36,7 +36,9 @@ __all__ = [
     "OutputValidationError",
     "PayloadPointerError",
     "PayloadTooLarge",
+    "RetryBudget",
     "RetryBudgetExhausted",
+    "RetryPolicy",
     "S3Offload",
     "SfnWorkersError",
     "TaskContext",

@@ -1,0 +1,299 @@
+"""retry(): attempts, propagation, decorator forms, deadline, Retry-After, async, the @task deadline.
+
+No real time passes: every test injects ``sleep`` (recording), ``clock`` and ``rng``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sfn_workers import RetryBudget, RetryPolicy, retry, task
+from sfn_workers.context import Deadline
+from sfn_workers.errors import ConfigurationError, RetryBudgetExhausted
+
+
+def client_error(code: str, status: int = 400, headers: dict[str, str] | None = None) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+        },
+        "PutItem",
+    )
+
+
+class FakeClock:
+    """Monotonic seconds that only move when the code under test sleeps."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class Flaky:
+    """Fails with the given errors in order, then returns ``"done"``."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "done"
+
+
+def quiet(**options: Any) -> RetryPolicy:
+    clock = options.pop("clock", None) or FakeClock()
+    options.setdefault("budget", RetryBudget())
+    options.setdefault("rng", random.Random(7))
+    return retry(sleep=clock.sleep, clock=clock, before_sleep=None, **options)
+
+
+def test_transient_errors_are_retried_until_success() -> None:
+    # GIVEN a call throttled twice
+    fn = Flaky(client_error("ThrottlingException"), client_error("InternalError", 500))
+    clock = FakeClock()
+    # WHEN it is called through the default policy
+    result = quiet(clock=clock).call(fn)
+    # THEN it succeeds on the third call after two sleeps
+    assert result == "done"
+    assert fn.calls == 3
+    assert len(clock.slept) == 2
+
+
+def test_attempts_count_calls_and_the_last_error_propagates_unchanged() -> None:
+    errors = [client_error("ThrottlingException") for _ in range(10)]
+    fn = Flaky(*errors)
+    with pytest.raises(ClientError) as caught:
+        quiet(attempts=4).call(fn)
+    assert fn.calls == 4
+    assert caught.value is errors[3]  # the very last error object, not a wrapper
+
+
+def test_non_retryable_errors_propagate_at_once() -> None:
+    denied = client_error("AccessDeniedException", 403)
+    fn = Flaky(denied)
+    with pytest.raises(ClientError) as caught:
+        quiet().call(fn)
+    assert caught.value is denied
+    assert fn.calls == 1
+
+
+def test_on_takes_classes_predicates_and_mixtures() -> None:
+    class Busy(Exception):
+        pass
+
+    fn = Flaky(Busy(), KeyError("k"), ValueError("retry me"))
+    policy = quiet(on=[Busy, KeyError, lambda exc: "retry me" in str(exc)])
+    assert policy.call(fn) == "done"
+    assert fn.calls == 4
+
+    other = Flaky(TypeError("no"))
+    with pytest.raises(TypeError):
+        policy.call(other)
+    assert other.calls == 1
+
+
+def test_bare_and_configured_decorators_keep_the_function() -> None:
+    @retry
+    def plain(x: int) -> int:
+        """Doubles."""
+        return 2 * x
+
+    clock = FakeClock()
+    fn = Flaky(client_error("SlowDown", 503))
+
+    @retry(sleep=clock.sleep, clock=clock, budget=None, before_sleep=None)
+    def configured(x: int, *, y: int) -> str:
+        return f"{fn()}:{x}:{y}"
+
+    assert plain(4) == 8
+    assert plain.__name__ == "plain" and plain.__doc__ == "Doubles."
+    assert configured(1, y=2) == "done:1:2"
+    assert fn.calls == 2
+
+
+def test_deadline_in_seconds_is_never_overrun() -> None:
+    # GIVEN a call that always throttles and a 1 s deadline with large delays
+    clock = FakeClock()
+    fn = Flaky(*[client_error("Throttling") for _ in range(100)])
+    start = clock.now
+    with pytest.raises(ClientError):
+        quiet(clock=clock, attempts=100, base=0.3, cap=10.0, jitter="none", deadline=1.0).call(fn)
+    # THEN every sleep ended before the deadline: 0.3 + 0.6 = 0.9 <= 1.0, the next (1.2) would not fit
+    assert clock.slept == pytest.approx([0.3, 0.6])
+    assert clock.now - start <= 1.0
+    assert fn.calls == 3
+
+
+def test_deadline_object_is_honoured() -> None:
+    clock = FakeClock()
+    deadline = Deadline(clock.now + 0.5, clock)
+    fn = Flaky(*[client_error("Throttling") for _ in range(100)])
+    with pytest.raises(ClientError):
+        quiet(clock=clock, attempts=100, base=0.2, jitter="none", deadline=deadline).call(fn)
+    assert clock.now <= deadline.at
+    assert clock.slept == pytest.approx([0.2])
+
+
+def test_retry_after_is_honoured_but_never_past_cap_or_deadline() -> None:
+    clock = FakeClock()
+    fn = Flaky(client_error("SlowDown", 503, {"retry-after": "2"}))
+    quiet(clock=clock, jitter="none", base=0.01, cap=5.0).call(fn)
+    assert clock.slept == [2.0]
+
+    clock = FakeClock()
+    fn = Flaky(client_error("SlowDown", 503, {"Retry-After": "120"}))
+    quiet(clock=clock, jitter="none", base=0.01, cap=5.0).call(fn)
+    assert clock.slept == [5.0]  # the cap wins
+
+    clock = FakeClock()
+    asked = client_error("SlowDown", 503, {"retry-after": "3"})
+    fn = Flaky(asked)
+    with pytest.raises(ClientError) as caught:
+        quiet(clock=clock, jitter="none", base=0.01, deadline=2.0).call(fn)
+    assert caught.value is asked  # cannot wait as asked within the deadline: stop
+    assert clock.slept == []
+
+
+def test_budget_refusal_raises_retry_budget_exhausted_chained() -> None:
+    budget = RetryBudget(capacity=5, retry_cost=5)
+    first, second = client_error("Throttling"), client_error("Throttling")
+    fn = Flaky(first, second)
+    with pytest.raises(RetryBudgetExhausted) as caught:
+        quiet(budget=budget).call(fn)
+    assert caught.value.__cause__ is second
+    assert fn.calls == 2
+    assert budget.tokens == 0
+
+
+def test_async_functions_are_retried_with_async_sleep() -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    calls = 0
+
+    @retry(sleep=fake_sleep, budget=None, before_sleep=None, rng=random.Random(1))
+    async def fetch(key: str) -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise client_error("ProvisionedThroughputExceededException")
+        return key.upper()
+
+    assert asyncio.run(fetch("abc")) == "ABC"
+    assert calls == 3 and len(slept) == 2
+
+    fn_calls = 0
+
+    async def failing() -> None:
+        nonlocal fn_calls
+        fn_calls += 1
+        raise client_error("ThrottlingException")
+
+    policy = retry(attempts=3, sleep=fake_sleep, budget=None, before_sleep=None)
+    with pytest.raises(ClientError):
+        asyncio.run(policy.acall(failing))
+    assert fn_calls == 3
+
+
+def test_each_retry_is_reported_with_attempt_delay_and_reason() -> None:
+    events: list[Any] = []
+    clock = FakeClock()
+    fn = Flaky(client_error("TooManyRequestsException", 429), client_error("X", 502))
+    retry(sleep=clock.sleep, clock=clock, budget=None, jitter="none", base=0.5, before_sleep=events.append).call(fn)
+    assert [(e.attempt, e.delay, e.reason) for e in events] == [
+        (1, 0.5, "throttling:TooManyRequestsException"),
+        (2, 1.0, "server:X"),
+    ]
+
+
+def test_default_reporting_logs_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The process logger and metrics writer are swapped for recorders: Powertools binds its handler
+    # to the stdout of the moment, which pytest's capture would close under other tests.
+    from sfn_workers import _log, _metrics
+
+    lines: list[tuple[str, dict[str, Any]]] = []
+    counted: list[tuple[str, dict[str, str]]] = []
+
+    class Recorder:
+        def warning(self, message: str, extra: dict[str, Any]) -> None:
+            lines.append((message, extra))
+
+    monkeypatch.setattr(_log, "get_logger", lambda: Recorder())
+    monkeypatch.setattr(_metrics, "count", lambda name, **dims: counted.append((name, dims)))
+    clock = FakeClock()
+    retry(sleep=clock.sleep, clock=clock, budget=None, jitter="none", base=0.25).call(
+        Flaky(client_error("SlowDown", 503))
+    )
+    assert lines == [
+        (
+            "retrying downstream call",
+            {"function": "Flaky", "attempt": 1, "delay_s": 0.25, "reason": "throttling:SlowDown"},
+        )
+    ]
+    assert counted == [("Retries", {"reason": "throttling"})]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"attempts": 0}, {"attempts": 1.5}, {"base": -1}, {"jitter": "sideways"}, {"deadline": "soon"}, {"on": 3}],
+)
+def test_bad_options_fail_at_decoration_time(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        retry(**options)
+
+
+class FakeLambdaContext:
+    aws_request_id = "req-1"
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
+    # GIVEN a task whose downstream call always throttles, retried with 1 s delays
+    slept: list[float] = []
+    calls = 0
+
+    @retry(attempts=5, base=1.0, jitter="none", sleep=slept.append, budget=None, before_sleep=None)
+    def downstream() -> None:
+        nonlocal calls
+        calls += 1
+        raise client_error("ThrottlingException")
+
+    @task(offload=False, timeout_margin_ms=1500)
+    def handler(payload: dict[str, Any]) -> dict[str, Any]:
+        downstream()
+        return payload
+
+    # WHEN the Lambda has 1.8 s left (0.3 s after the margin): no 1 s sleep fits
+    with pytest.raises(ClientError):
+        handler({"orderId": "o-1"}, FakeLambdaContext(1800))
+    assert calls == 1 and slept == []
+
+    # WHEN it has a minute left, the same policy retries all the way
+    calls = 0
+    with pytest.raises(ClientError):
+        handler({"orderId": "o-1"}, FakeLambdaContext(60_000))
+    assert calls == 5 and slept == [1.0, 2.0, 4.0, 5.0]  # the last one capped at 5 s
