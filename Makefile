@@ -35,7 +35,10 @@ validate: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+## Benchmarks (not part of `make test`); results go to bench/README.md.
+bench: bench-coldstart
+
+bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
 
 clean:
