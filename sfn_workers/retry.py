@@ -312,38 +312,42 @@ _DEFAULT = _Default()
 
 @dataclass(frozen=True, slots=True)
 class RetryEvent:
-    """One retry about to happen: what ``before_sleep`` is handed."""
+    """A retry about to happen, or one refused: what the ``observer`` is handed."""
 
+    outcome: str
+    """``"retry"``, or why not: ``"deadline"`` (the delay would end past it) or ``"budget"`` (empty)."""
     function: str
     attempt: int
     """The attempt that just failed (1 = the first call)."""
     delay: float
-    """Seconds until the next attempt."""
+    """Seconds until the next attempt (for a refusal: the delay it would have waited)."""
     reason: str
-    """Why it is retried, e.g. ``"throttling:ThrottlingException"`` or the exception class name."""
+    """Why it failed, e.g. ``"throttling:ThrottlingException"`` or the exception class name."""
     exception: BaseException
 
 
 def log_retry(event: RetryEvent) -> None:
-    """The default ``before_sleep``: one log line (attempt, delay, reason) and a ``Retries`` metric."""
+    """The default ``observer``: a log line (attempt, delay, reason) and a metric per event.
+
+    Metrics: ``Retries`` (dimension ``reason``: throttling, server, connection, timeout or the
+    exception class) and ``RetriesRefused`` (dimension ``cause``: deadline or budget).
+    """
     from sfn_workers import _log, _metrics
 
-    _log.get_logger().warning(
-        "retrying downstream call",
-        extra={
-            "function": event.function,
-            "attempt": event.attempt,
-            "delay_s": round(event.delay, 4),
-            "reason": event.reason,
-        },
-    )
-    _metrics.count("Retries", reason=event.reason.split(":", 1)[0])
-
-
-def _refused(cause: str) -> None:
-    from sfn_workers import _metrics
-
-    _metrics.count("RetriesRefused", cause=cause)
+    extra = {
+        "function": event.function,
+        "attempt": event.attempt,
+        "delay_s": round(event.delay, 4),
+        "reason": event.reason,
+    }
+    kind = event.reason.split(":", 1)[0]
+    if event.outcome == "retry":
+        _log.get_logger().warning("retrying downstream call", extra=extra)
+        _metrics.count("Retries", reason=kind)
+    else:
+        message = "retry budget empty: not retrying" if event.outcome == "budget" else "deadline near: not retrying"
+        _log.get_logger().warning(message, extra=extra)
+        _metrics.count("RetriesRefused", cause=event.outcome)
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,21 +424,25 @@ class _Attempts:
             delay = min(policy.cap, max(delay, asked))
         left = self.remaining()
         if left is not None and (left <= 0 or delay > left):
-            _refused("deadline")
+            self.notify("deadline", delay, exc)
             return None
         budget = policy.resolved_budget()
         if budget is not None:
             cost = budget.cost_of(exc)
             if not budget.acquire(cost):
-                _refused("budget")
+                self.notify("budget", delay, exc)
                 raise RetryBudgetExhausted(
                     f"retry budget empty ({budget.tokens}/{budget.capacity} tokens): not retrying "
                     f"{self.function} after {_reason(exc)} (attempt {self.attempt} of {policy.attempts})"
                 ) from exc
             self.last_cost = cost
-        if policy.before_sleep is not None:
-            policy.before_sleep(RetryEvent(self.function, self.attempt, delay, _reason(exc), exc))
+        self.notify("retry", delay, exc)
         return delay
+
+    def notify(self, outcome: str, delay: float, exc: BaseException) -> None:
+        observer = self.policy.observer
+        if observer is not None:
+            observer(RetryEvent(outcome, self.function, self.attempt, delay, _reason(exc), exc))
 
     def succeeded(self) -> None:
         budget = self.policy.resolved_budget()
@@ -462,7 +470,7 @@ class RetryPolicy:
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        before_sleep: Callable[[RetryEvent], None] | None = log_retry,
+        observer: Callable[[RetryEvent], None] | None = log_retry,
     ) -> None:
         if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise ConfigurationError(f"attempts counts calls (the first included) and must be >= 1, not {attempts!r}")
@@ -484,7 +492,7 @@ class RetryPolicy:
         self.sleep = sleep
         self.clock = clock
         self.rng = rng if rng is not None else _RNG
-        self.before_sleep = before_sleep
+        self.observer = observer
 
     def __repr__(self) -> str:
         return (
@@ -590,7 +598,7 @@ def retry(
     sleep: Callable[[float], Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
-    before_sleep: Callable[[RetryEvent], None] | None = log_retry,
+    observer: Callable[[RetryEvent], None] | None = log_retry,
 ) -> RetryPolicy: ...
 
 
@@ -608,7 +616,7 @@ def retry(
     sleep: Callable[[float], Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
-    before_sleep: Callable[[RetryEvent], None] | None = log_retry,
+    observer: Callable[[RetryEvent], None] | None = log_retry,
 ) -> Callable[P, R] | RetryPolicy:
     """Jittered, deadline-aware, budgeted retries: ``@retry``, ``@retry(...)`` or ``retry(...).call(fn)``.
 
@@ -629,8 +637,8 @@ def retry(
         sleep: how to wait (default ``time.sleep``, ``asyncio.sleep`` for async functions).
         clock: monotonic seconds, for a float ``deadline`` (default ``time.monotonic``).
         rng: a ``random.Random`` for the jitter (default: a module-level one).
-        before_sleep: called with a :class:`RetryEvent` before each retry (default
-            :func:`log_retry`: a log line and a ``Retries`` metric); ``None`` for silence.
+        observer: called with a :class:`RetryEvent` before each retry and at each refusal
+            (default :func:`log_retry`: a log line and a metric); ``None`` for silence.
 
     When attempts run out, or ``on`` says no, the last exception propagates unchanged, so a
     state's ``Retry``/``Catch`` sees its own class name.
@@ -646,7 +654,7 @@ def retry(
         sleep=sleep,
         clock=clock,
         rng=rng,
-        before_sleep=before_sleep,
+        observer=observer,
     )
     if fn is not None:
         return policy(fn)

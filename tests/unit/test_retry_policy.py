@@ -61,7 +61,7 @@ def quiet(**options: Any) -> RetryPolicy:
     clock = options.pop("clock", None) or FakeClock()
     options.setdefault("budget", RetryBudget())
     options.setdefault("rng", random.Random(7))
-    return retry(sleep=clock.sleep, clock=clock, before_sleep=None, **options)
+    return retry(sleep=clock.sleep, clock=clock, observer=None, **options)
 
 
 def test_transient_errors_are_retried_until_success() -> None:
@@ -118,7 +118,7 @@ def test_bare_and_configured_decorators_keep_the_function() -> None:
     clock = FakeClock()
     fn = Flaky(client_error("SlowDown", 503))
 
-    @retry(sleep=clock.sleep, clock=clock, budget=None, before_sleep=None)
+    @retry(sleep=clock.sleep, clock=clock, budget=None, observer=None)
     def configured(x: int, *, y: int) -> str:
         return f"{fn()}:{x}:{y}"
 
@@ -190,7 +190,7 @@ def test_async_functions_are_retried_with_async_sleep() -> None:
 
     calls = 0
 
-    @retry(sleep=fake_sleep, budget=None, before_sleep=None, rng=random.Random(1))
+    @retry(sleep=fake_sleep, budget=None, observer=None, rng=random.Random(1))
     async def fetch(key: str) -> str:
         nonlocal calls
         calls += 1
@@ -208,7 +208,7 @@ def test_async_functions_are_retried_with_async_sleep() -> None:
         fn_calls += 1
         raise client_error("ThrottlingException")
 
-    policy = retry(attempts=3, sleep=fake_sleep, budget=None, before_sleep=None)
+    policy = retry(attempts=3, sleep=fake_sleep, budget=None, observer=None)
     with pytest.raises(ClientError):
         asyncio.run(policy.acall(failing))
     assert fn_calls == 3
@@ -218,11 +218,25 @@ def test_each_retry_is_reported_with_attempt_delay_and_reason() -> None:
     events: list[Any] = []
     clock = FakeClock()
     fn = Flaky(client_error("TooManyRequestsException", 429), client_error("X", 502))
-    retry(sleep=clock.sleep, clock=clock, budget=None, jitter="none", base=0.5, before_sleep=events.append).call(fn)
-    assert [(e.attempt, e.delay, e.reason) for e in events] == [
-        (1, 0.5, "throttling:TooManyRequestsException"),
-        (2, 1.0, "server:X"),
+    retry(sleep=clock.sleep, clock=clock, budget=None, jitter="none", base=0.5, observer=events.append).call(fn)
+    assert [(e.outcome, e.attempt, e.delay, e.reason) for e in events] == [
+        ("retry", 1, 0.5, "throttling:TooManyRequestsException"),
+        ("retry", 2, 1.0, "server:X"),
     ]
+
+
+def test_refusals_are_reported_too() -> None:
+    events: list[Any] = []
+    clock = FakeClock()
+    with pytest.raises(ClientError):
+        retry(
+            sleep=clock.sleep, clock=clock, budget=None, jitter="none", base=2.0, deadline=1.0, observer=events.append
+        ).call(Flaky(client_error("Throttling")))
+    with pytest.raises(RetryBudgetExhausted):
+        retry(sleep=clock.sleep, clock=clock, budget=RetryBudget(0), observer=events.append).call(
+            Flaky(client_error("Throttling"))
+        )
+    assert [(e.outcome, e.attempt) for e in events] == [("deadline", 1), ("budget", 1)]
 
 
 def test_default_reporting_logs_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -276,7 +290,7 @@ def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
     slept: list[float] = []
     calls = 0
 
-    @retry(attempts=5, base=1.0, jitter="none", sleep=slept.append, budget=None, before_sleep=None)
+    @retry(attempts=5, base=1.0, jitter="none", sleep=slept.append, budget=None, observer=None)
     def downstream() -> None:
         nonlocal calls
         calls += 1
