@@ -49,6 +49,7 @@ __all__ = [
     "describe",
     "error_name",
     "failure_for_direct_mode",
+    "is_missing_object",
 ]
 
 #: SendTaskFailure rejects an ``error`` longer than this (characters).
@@ -87,7 +88,8 @@ class PayloadPointerError(SfnWorkersError):
 
 
 class OffloadError(SfnWorkersError):
-    """Writing an offloaded payload to S3 failed (S3 down, access denied, no bucket configured)."""
+    """S3 failed while writing or reading an offloaded payload (S3 down, access denied), or an
+    output must be offloaded and no bucket is configured."""
 
 
 class WorkerTimeout(SfnWorkersError):
@@ -211,3 +213,12 @@ def aws_status_code(exc: BaseException) -> int | None:
             if isinstance(status, int):
                 return status
     return None
+
+
+#: What S3 answers for an object that does not exist (GetObject, HeadObject).
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+
+
+def is_missing_object(exc: BaseException) -> bool:
+    """S3 answered that the object does not exist (not: that the bucket does not)."""
+    return aws_error_code(exc) in MISSING_OBJECT_CODES
