@@ -1,0 +1,33 @@
+"""Amazon States Language interpreter of the local runner (JSONPath and JSONata query languages).
+
+Layers, lowest first (a lower one never imports a higher one): ``definition`` (parse, validate) ->
+``paths``/``intrinsics``/``choice``/``templates`` (evaluate) -> ``clock``/``history``/``tokens``/
+``interpreter`` (run states on a clock) -> the :class:`Integrations` the runner supplies.
+"""
+
+from __future__ import annotations
+
+from .clock import Clock, RealClock, VirtualClock
+from .definition import Definition, parse_definition
+from .errors import DefinitionError, StatesError
+from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
+from .interpreter import MAX_PAYLOAD_BYTES, Execution, ExecutionResult
+from .tokens import TokenBroker
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Clock",
+    "Definition",
+    "DefinitionError",
+    "Execution",
+    "ExecutionResult",
+    "Integrations",
+    "LambdaError",
+    "LambdaInvocation",
+    "RealClock",
+    "StatesError",
+    "TaskError",
+    "TokenBroker",
+    "VirtualClock",
+    "parse_definition",
+]

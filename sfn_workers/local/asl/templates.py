@@ -1,0 +1,168 @@
+"""Payload templates (Parameters, ResultSelector, ItemSelector, Assign) and JSONata expressions.
+
+A template is compiled once into a closure; constant sub-trees are shared, never copied (values
+are treated as immutable throughout the interpreter). JSONPath templates evaluate ``key.$`` values
+as paths or intrinsic functions; JSONata templates evaluate ``{% ... %}`` strings at any depth.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from .errors import StatesError
+from .intrinsics import compile_intrinsic, is_intrinsic
+from .paths import JsonPath, PathError, compile_path
+
+__all__ = ["Resolver", "compile_jsonata_template", "compile_template", "evaluate_jsonata", "is_jsonata"]
+
+Resolver = Callable[[JsonPath], Any]
+Template = Callable[[Resolver], Any]
+_CONST = object()
+
+
+def _path_eval(path: JsonPath, field: str) -> Template:
+    def ev(resolve: Resolver) -> Any:
+        try:
+            return resolve(path)
+        except PathError as exc:
+            raise StatesError(
+                "States.Runtime",
+                f"The JSONPath '{path.text}' specified for the field '{field}' could not be found in the input",
+            ) from exc
+
+    return ev
+
+
+def _compile(value: Any, field: str) -> Any:
+    """A Template, or _CONST when ``value`` has nothing to evaluate."""
+    if isinstance(value, Mapping):
+        parts: list[tuple[str, Any, bool]] = []
+        dynamic = False
+        for k, v in value.items():
+            if isinstance(k, str) and k.endswith(".$") and isinstance(v, str):
+                key = k[:-2]
+                if is_intrinsic(v):
+                    parts.append((key, compile_intrinsic(v).evaluate, True))
+                else:
+                    parts.append((key, _path_eval(compile_path(v), k), True))
+                dynamic = True
+            else:
+                sub = _compile(v, k)
+                if sub is _CONST:
+                    parts.append((k, v, False))
+                else:
+                    parts.append((k, sub, True))
+                    dynamic = True
+        if not dynamic:
+            return _CONST
+        return lambda resolve: {k: (f(resolve) if d else f) for k, f, d in parts}
+    if isinstance(value, list):
+        subs = [_compile(v, field) for v in value]
+        if all(s is _CONST for s in subs):
+            return _CONST
+        items = list(zip(subs, value, strict=True))
+        return lambda resolve: [v if s is _CONST else s(resolve) for s, v in items]
+    return _CONST
+
+
+def compile_template(value: Any) -> Template:
+    """Compile a JSONPath payload template (``"key.$": path-or-intrinsic``)."""
+    t = _compile(value, "")
+    if t is _CONST:
+        return lambda resolve: value
+    return t  # type: ignore[no-any-return]
+
+
+# -- JSONata --------------------------------------------------------------------------------------
+def is_jsonata(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}") and len(value) >= 4
+
+
+_local = threading.local()
+
+
+@lru_cache(maxsize=2048)
+def _parse_jsonata(expr: str) -> Any:
+    import jsonata
+
+    return jsonata.Jsonata(expr)
+
+
+def evaluate_jsonata(text: str, bindings: Mapping[str, Any], field: str) -> Any:
+    """Evaluate a ``{% expr %}`` string with ``bindings`` (``states`` and the variables in scope).
+
+    Raises ``States.QueryEvaluationError`` when the expression fails, and returns ``_UNDEFINED``
+    (see :data:`UNDEFINED`) when it yields nothing.
+    """
+    expr = text[2:-2].strip()
+    try:
+        compiled = _parse_jsonata(expr)
+    except Exception as exc:  # the library raises its own exception types
+        raise StatesError("States.QueryEvaluationError", f"The JSONata expression '{expr}' is invalid: {exc}") from exc
+    # The parsed expression keeps per-evaluation state; one evaluator per thread stays safe.
+    try:
+        result = compiled.evaluate(None, dict(bindings))
+    except Exception as exc:
+        raise StatesError(
+            "States.QueryEvaluationError",
+            f"The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. "
+            f"{exc}",
+        ) from exc
+    return UNDEFINED if result is None else _plain(result)
+
+
+class _Undefined:
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Any = _Undefined()
+
+
+def _plain(v: Any) -> Any:
+    """jsonata-python returns its own sequence/number types; turn them into plain JSON values."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return int(v) if v.is_integer() and abs(v) < 2**53 else v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if callable(v):
+        return {}
+    return json.loads(json.dumps(v, default=str))
+
+
+JsonataTemplate = Callable[[Mapping[str, Any]], Any]
+
+
+def compile_jsonata_template(value: Any, field: str) -> JsonataTemplate:
+    """A JSONata-language field (Arguments, Output, Assign values, ...): ``{% %}`` strings at any depth."""
+    if is_jsonata(value):
+        text = value
+
+        def ev(bindings: Mapping[str, Any]) -> Any:
+            out = evaluate_jsonata(text, bindings, field)
+            if out is UNDEFINED:
+                raise StatesError(
+                    "States.QueryEvaluationError",
+                    f"The JSONata expression '{text[2:-2].strip()}' specified for the field '{field}' "
+                    "returned nothing (undefined).",
+                )
+            return out
+
+        return ev
+    if isinstance(value, Mapping):
+        parts = [(k, compile_jsonata_template(v, f"{field}/{k}" if field else k)) for k, v in value.items()]
+        return lambda b: {k: f(b) for k, f in parts}
+    if isinstance(value, list):
+        subs = [compile_jsonata_template(v, field) for v in value]
+        return lambda b: [f(b) for f in subs]
+    return lambda b: value
