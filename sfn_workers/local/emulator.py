@@ -1,0 +1,314 @@
+"""The embedded AWS: moto's server for S3, SQS, SNS and DynamoDB, and the SendTask* endpoint.
+
+Both servers are started once per process, on 127.0.0.1 and random ports, and stay up until the
+process exits: boto3 clients that handlers create (and cache across warm invocations, as they
+should) keep working from one execution to the next. :class:`Emulator` is a runner's view of them:
+it points ``AWS_ENDPOINT_URL_*`` at them with fake credentials while the runner is open, and
+creates the template's resources (payload bucket, tables, topics, queues) so the embedded default
+needs no set-up.
+
+The SendTask* endpoint serves every runner of the process through a :class:`TokenRouter`, which
+hands each call to the token broker that issued the token.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sfn_workers.local.sam import ACCOUNT, REGION, Resource, Template
+from sfn_workers.local.tokens import ApiError, TaskTokenBackend
+
+__all__ = ["Emulator", "TokenRouter", "moto_url", "sfn_endpoint"]
+
+EMULATED = ("S3", "SQS", "SNS", "DYNAMODB")
+
+_lock = threading.Lock()
+_moto: Any = None
+_moto_url: str | None = None
+_endpoint: Any = None
+_router: TokenRouter | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def moto_url() -> str:
+    """The process's moto server (started on first use)."""
+    global _moto, _moto_url
+    with _lock:
+        if _moto_url is None:
+            import logging
+
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the user's terminal
+            port = _free_port()
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            server.start()
+            _moto, _moto_url = server, f"http://127.0.0.1:{port}"
+            atexit.register(_stop_servers)
+        return _moto_url
+
+
+class TokenRouter:
+    """A TaskTokenBackend over several brokers: each call goes to the one that issued the token."""
+
+    def __init__(self) -> None:
+        self._backends: list[TaskTokenBackend] = []
+        self._lock = threading.Lock()
+
+    def add(self, backend: TaskTokenBackend) -> None:
+        with self._lock:
+            self._backends.append(backend)
+
+    def remove(self, backend: TaskTokenBackend) -> None:
+        with self._lock:
+            if backend in self._backends:
+                self._backends.remove(backend)
+
+    def _route(self, call: str, token: str, *args: Any) -> None:
+        with self._lock:
+            backends = list(self._backends)
+        for backend in reversed(backends):
+            try:
+                getattr(backend, call)(token, *args)
+                return
+            except ApiError as exc:
+                if exc.code != "InvalidToken":
+                    raise
+        raise ApiError("InvalidToken", "Invalid token")
+
+    def send_task_success(self, token: str, output: str) -> None:
+        self._route("send_task_success", token, output)
+
+    def send_task_failure(self, token: str, error: str | None, cause: str | None) -> None:
+        self._route("send_task_failure", token, error, cause)
+
+    def send_task_heartbeat(self, token: str) -> None:
+        self._route("send_task_heartbeat", token)
+
+
+def sfn_endpoint() -> tuple[str, TokenRouter]:
+    """The process's SendTask* endpoint (started on first use) and the router behind it."""
+    global _endpoint, _router
+    with _lock:
+        if _endpoint is None:
+            from sfn_workers.local.sfn_endpoint import SfnEndpoint
+
+            router = TokenRouter()
+            endpoint = SfnEndpoint(router)
+            endpoint.start()
+            _endpoint, _router = endpoint, router
+            atexit.register(_stop_servers)
+        assert _router is not None
+        return str(_endpoint.url), _router
+
+
+def _stop_servers() -> None:
+    global _moto, _moto_url, _endpoint, _router
+    with _lock:
+        if _endpoint is not None:
+            _endpoint.stop(grace=0.5)
+        if _moto is not None:
+            _moto.stop()
+        _moto = _moto_url = _endpoint = _router = None
+
+
+class Emulator:
+    """One runner's use of the embedded servers: environment, resources, a reset."""
+
+    def __init__(self, *, endpoint_url: str | None = None) -> None:
+        """``endpoint_url``: use this AWS emulator (LocalStack, a moto you run) instead of the embedded one."""
+        self.external = endpoint_url is not None
+        self.url = endpoint_url or moto_url()
+        self.sfn_url, self.router = sfn_endpoint()
+        self._saved: dict[str, str | None] | None = None
+        self._clients: dict[str, Any] = {}
+
+    def environment(self) -> dict[str, str]:
+        """What boto3 needs to reach the emulator and nothing else: endpoints, fake credentials, region."""
+        env = {f"AWS_ENDPOINT_URL_{service}": self.url for service in EMULATED}
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.url,
+                "AWS_ENDPOINT_URL_SFN": self.sfn_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        return env
+
+    def apply(self) -> None:
+        """Point this process's boto3 at the emulator (undone by :meth:`restore`)."""
+        if self._saved is not None:
+            return
+        env = self.environment()
+        self._saved = {key: os.environ.get(key) for key in [*env, "AWS_PROFILE"]}
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(env)
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved = None
+
+    @contextmanager
+    def applied(self) -> Iterator[Emulator]:
+        self.apply()
+        try:
+            yield self
+        finally:
+            self.restore()
+
+    def reset(self) -> None:
+        """Forget every bucket, queue, topic and table (moto's reset; not for an external emulator)."""
+        if self.external:
+            return
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the emulator (cached)."""
+        if service in self._clients:
+            return self._clients[service]
+        import boto3
+        from botocore.config import Config
+
+        self._clients[service] = client = boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        )
+        return client
+
+    # -- resources --------------------------------------------------------------------------------
+
+    def provision(self, template: Template) -> None:
+        """Create the template's buckets, tables, queues (dead-letter queues first), topics, subscriptions."""
+        resources = list(template.resources.values())
+        for resource in resources:
+            if resource.type == "AWS::S3::Bucket":
+                self._bucket(resource)
+            elif resource.type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
+                self._table(resource)
+        queues = [r for r in resources if r.type == "AWS::SQS::Queue"]
+        for resource in sorted(queues, key=lambda r: "RedrivePolicy" in r.properties):
+            self._queue(resource)
+        for resource in resources:
+            if resource.type == "AWS::SNS::Topic":
+                self._topic(resource)
+        for resource in resources:
+            if resource.type == "AWS::SNS::Subscription":
+                props = resource.properties
+                self._subscribe(str(props.get("TopicArn")), props)
+
+    def _bucket(self, resource: Resource) -> None:
+        s3 = self.client("s3")
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=resource.name)
+
+    def _table(self, resource: Resource) -> None:
+        props = resource.properties
+        if resource.type == "AWS::Serverless::SimpleTable":
+            key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
+            kind = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
+            spec: dict[str, Any] = {
+                "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": kind}],
+            }
+        else:
+            spec = {"KeySchema": props["KeySchema"], "AttributeDefinitions": props["AttributeDefinitions"]}
+            for option in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+                if option in props:
+                    spec[option] = [_without(index, "ContributorInsightsSpecification") for index in props[option]]
+        throughput = props.get("ProvisionedThroughput")
+        if throughput:
+            spec["BillingMode"] = "PROVISIONED"
+            spec["ProvisionedThroughput"] = throughput
+        else:
+            spec["BillingMode"] = "PAY_PER_REQUEST"
+        dynamodb = self.client("dynamodb")
+        try:
+            dynamodb.create_table(TableName=resource.name, **spec)
+        except dynamodb.exceptions.ResourceInUseException:
+            return
+        ttl = props.get("TimeToLiveSpecification")
+        if isinstance(ttl, Mapping) and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=resource.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+
+    def _queue(self, resource: Resource) -> None:
+        props = resource.properties
+        attributes: dict[str, str] = {}
+        for key in (
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "DelaySeconds",
+            "MaximumMessageSize",
+            "ReceiveMessageWaitTimeSeconds",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+        ):
+            if key in props:
+                value = props[key]
+                attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            attributes["RedrivePolicy"] = redrive if isinstance(redrive, str) else json.dumps(redrive)
+        self.client("sqs").create_queue(QueueName=resource.name, Attributes=attributes)
+
+    def _topic(self, resource: Resource) -> None:
+        props = resource.properties
+        attributes = {"FifoTopic": "true"} if props.get("FifoTopic") else {}
+        arn = self.client("sns").create_topic(Name=resource.name, Attributes=attributes)["TopicArn"]
+        for subscription in props.get("Subscription") or []:
+            self._subscribe(arn, subscription)
+
+    def _subscribe(self, topic_arn: str, spec: Mapping[str, Any]) -> None:
+        protocol = str(spec.get("Protocol", "")).lower()
+        if protocol not in ("sqs", "http", "https"):
+            return  # email, sms, lambda...: nothing to deliver to locally
+        attributes = {}
+        if spec.get("RawMessageDelivery"):
+            attributes["RawMessageDelivery"] = "true"
+        if spec.get("FilterPolicy"):
+            policy = spec["FilterPolicy"]
+            attributes["FilterPolicy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        self.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol=protocol, Endpoint=str(spec.get("Endpoint")), Attributes=attributes
+        )
+
+
+def _without(spec: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in keys}
+
+
+def queue_url(emulator_url: str, name: str) -> str:
+    """The URL of queue ``name`` on the emulator (any host works: moto reads the path)."""
+    return f"{emulator_url}/{ACCOUNT}/{name}"

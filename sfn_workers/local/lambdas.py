@@ -1,0 +1,303 @@
+"""Run a template's Lambda function in this process, the way the Lambda service would.
+
+* The handler module is imported from the function's CodeUri with its Environment applied (``@task``
+  reads its settings at decoration time), once per function: two functions sharing a module each
+  get their own copy, as two Lambda functions each get their own sandbox.
+* Each call runs with the function's Environment in ``os.environ`` and a Lambda-like context whose
+  ``get_remaining_time_in_millis()`` counts down the function's Timeout; a call that outlives it
+  ends like Lambda's (``Sandbox.Timedout``) while its thread is left to finish on its own.
+* Errors come back as :class:`asl.LambdaError` with Lambda's errorType/errorMessage/stackTrace:
+  an exception's class name, ``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound``,
+  ``Runtime.UserCodeSyntaxError``, ``Runtime.MarshalError``.
+* Payloads cross the boundary as JSON, as they do on AWS: a handler cannot share objects with
+  the interpreter, and a result that is not JSON is Lambda's marshal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sfn_workers.local.sam import REGION, Function
+
+__all__ = ["LambdaContext", "LocalFunction", "PythonFunction", "lambda_error", "runtime_environment"]
+
+Handler = Callable[[Any, Any], Any]
+
+
+def _lambda_error(error_type: str, message: str, stack: list[str] | None = None) -> Exception:
+    from sfn_workers.local.asl import LambdaError
+
+    return LambdaError(error_type, message, stack or [])
+
+
+def lambda_error(exc: BaseException) -> Exception:
+    """The :class:`asl.LambdaError` Lambda reports for an exception that left a handler."""
+    frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop the runner's own frame
+    stack = [line for line in traceback.format_list(frames)]
+    return _lambda_error(type(exc).__name__, str(exc), stack)
+
+
+@dataclass
+class LambdaContext:
+    """What Lambda passes as ``context``: names, memory, request id and the time left."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float  # time.monotonic() at which Lambda stops the call
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+# -- environment during a call -------------------------------------------------------------------
+
+
+class _Environment:
+    """Applies a function's variables to ``os.environ`` for the length of a call.
+
+    ``os.environ`` is one per process, so calls whose variables agree run concurrently (a Map's
+    iterations of one function) and a call whose variables conflict with a running one waits.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active: dict[str, tuple[str, int]] = {}
+        self._saved: dict[str, str | None] = {}
+
+    def _fits(self, env: Mapping[str, str]) -> bool:
+        return all(self._active.get(k, (v, 0))[0] == v for k, v in env.items())
+
+    @contextmanager
+    def applied(self, env: Mapping[str, str]) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._fits(env))
+            for key, value in env.items():
+                current = self._active.get(key)
+                if current is None:
+                    self._saved[key] = os.environ.get(key)
+                    os.environ[key] = value
+                    self._active[key] = (value, 1)
+                else:
+                    self._active[key] = (value, current[1] + 1)
+        try:
+            yield
+        finally:
+            with self._cond:
+                for key in env:
+                    value, count = self._active[key]
+                    if count > 1:
+                        self._active[key] = (value, count - 1)
+                        continue
+                    del self._active[key]
+                    previous = self._saved.pop(key)
+                    if previous is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = previous
+                self._cond.notify_all()
+
+
+_environment = _Environment()
+
+
+def runtime_environment(fn: Function) -> dict[str, str]:
+    """Lambda's reserved variables for ``fn`` followed by its own (Globals already merged in)."""
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "_HANDLER": fn.handler,
+        "LAMBDA_TASK_ROOT": str(fn.code_uri),
+    }
+    env.update(fn.environment)
+    return env
+
+
+# -- importing handlers --------------------------------------------------------------------------
+
+_import_lock = threading.RLock()
+# Modules each loaded function imported from its own CodeUri: {function key: {module name: module}}.
+_owned: dict[str, dict[str, ModuleType]] = {}
+
+
+def _inside(path: str | None, root: Path) -> bool:
+    if not path:
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(root)
+    except (OSError, ValueError):
+        return False
+
+
+def _import_handler(key: str, fn: Function, env: Mapping[str, str]) -> Handler:
+    """Import ``fn.handler`` from its CodeUri, isolated from other functions' copies of the modules."""
+    module_name, _, attribute = fn.handler.replace("/", ".").rpartition(".")
+    with _import_lock:
+        # Another function's modules must not be reused: take them out of sys.modules while this
+        # one imports (their objects live on in the handlers that hold them).
+        for other, modules in _owned.items():
+            if other != key:
+                for name, module in modules.items():
+                    if sys.modules.get(name) is module:
+                        del sys.modules[name]
+        before = set(sys.modules)
+        root = str(fn.code_uri)
+        if root in sys.path:
+            sys.path.remove(root)
+        sys.path.insert(0, root)
+        importlib.invalidate_caches()
+        try:
+            with _environment.applied(env):
+                try:
+                    module = importlib.import_module(module_name)
+                except SyntaxError as exc:
+                    raise _lambda_error(
+                        "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
+                    ) from exc
+                except ImportError as exc:
+                    raise _lambda_error(
+                        "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+                    ) from exc
+                except Exception as exc:
+                    raise lambda_error(exc) from exc
+        finally:
+            new = {name: sys.modules[name] for name in set(sys.modules) - before if name in sys.modules}
+            _owned[key] = {
+                name: module for name, module in new.items() if _inside(getattr(module, "__file__", None), fn.code_uri)
+            }
+        handler = getattr(module, attribute, None)
+        if not callable(handler):
+            raise _lambda_error("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'")
+        return handler  # type: ignore[no-any-return]
+
+
+# -- the functions -------------------------------------------------------------------------------
+
+
+class LocalFunction:
+    """Something the runner can invoke like a Lambda function: JSON in, JSON out, LambdaError."""
+
+    name: str
+    arn: str
+    timeout: float | None
+
+    def invoke(self, payload: Any, *, state_timeout: float | None = None) -> Any:
+        """Run with a JSON copy of ``payload``; the JSON result, or ``LambdaError``.
+
+        ``state_timeout`` is the Task's TimeoutSeconds: when it is shorter than the function's
+        timeout and runs out first, the call ends with ``TaskError("States.Timeout")``.
+        """
+        raise NotImplementedError
+
+
+class PythonFunction(LocalFunction):
+    """A template function (CodeUri + Handler) or a plain ``handler(event, context)`` callable."""
+
+    def __init__(
+        self,
+        function: Function,
+        *,
+        handler: Handler | None = None,
+        extra_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self.function = function
+        self.name = function.name
+        self.arn = function.arn
+        self.timeout = function.timeout
+        self.environment = {**runtime_environment(function), **(extra_environment or {})}
+        self._handler = handler
+        self._key = f"{function.logical_id}@{function.code_uri}:{function.handler}:{id(self)}"
+        self._lock = threading.Lock()
+
+    def handler(self) -> Handler:
+        """The handler, imported on first use (a failed import is retried next call, as Lambda does)."""
+        if self._handler is None:
+            with self._lock:
+                if self._handler is None:
+                    self._handler = _import_handler(self._key, self.function, self.environment)
+        return self._handler
+
+    def context(self, timeout: float) -> LambdaContext:
+        request_id = str(uuid.uuid4())
+        today = datetime.now(UTC).strftime("%Y/%m/%d")
+        return LambdaContext(
+            function_name=self.name,
+            function_version="$LATEST",
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=self.function.memory_size,
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{self.name}",
+            log_stream_name=f"{today}/[$LATEST]{uuid.uuid4().hex}",
+            deadline=time.monotonic() + timeout,
+        )
+
+    def invoke(self, payload: Any, *, state_timeout: float | None = None) -> Any:
+        handler = self.handler()
+        timeout = float(self.timeout or 900.0)
+        wait = timeout if state_timeout is None else min(timeout, float(state_timeout))
+        event = json.loads(json.dumps(payload))
+        context = self.context(timeout)
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                with _environment.applied(self.environment):
+                    outcome["result"] = handler(event, context)
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=call, name=f"lambda:{self.name}", daemon=True)
+        worker.start()
+        if not done.wait(wait):
+            if wait < timeout:
+                from sfn_workers.local.asl import TaskError
+
+                raise TaskError("States.Timeout", f"the Task's TimeoutSeconds ({wait:g} s) passed")
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            raise _lambda_error(
+                "Sandbox.Timedout", f"{stamp} {context.aws_request_id} Task timed out after {timeout:.2f} seconds"
+            )
+        if "error" in outcome:
+            error = outcome["error"]
+            if isinstance(error, SystemExit | KeyboardInterrupt):
+                raise _lambda_error("Runtime.ExitError", f"RequestId: {context.aws_request_id} Error: exited")
+            raise lambda_error(error) from error
+        try:
+            return json.loads(json.dumps(outcome.get("result")))
+        except (TypeError, ValueError) as exc:
+            raise _lambda_error("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
+
+
+def callable_function(name: str, handler: Handler, *, timeout: float = 900.0) -> PythonFunction:
+    """A plain ``handler(event, context)`` as a local function called ``name`` (no template needed)."""
+    fn = Function(logical_id=name, name=name, code_uri=Path.cwd(), handler=f"{name}.handler", timeout=timeout)
+    local = PythonFunction(fn, handler=handler)
+    local.environment = {}
+    return local
