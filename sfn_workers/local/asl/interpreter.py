@@ -359,8 +359,9 @@ class Execution:
             if "Assign" in c.raw:
                 run.scope.vars.update(assigned)
         else:
-            if "Assign" in c.raw:
-                self._assign_jsonpath(run, c.raw["Assign"], err_out, raw, "Catch.Assign")
+            assigned = (
+                self._assign_jsonpath(run, c.raw["Assign"], err_out, raw, "Catch.Assign") if "Assign" in c.raw else None
+            )
             if c.result_path is None:
                 out = raw
             else:
@@ -368,6 +369,8 @@ class Execution:
                     out = set_reference_path(raw, compile_path(c.result_path), err_out)
                 except PathError as exc:
                     raise StatesError("States.Runtime", str(exc)) from exc
+            if assigned:
+                run.scope.vars.update(assigned)
         return c.next, out, run.prev
 
     # -- data flow helpers ------------------------------------------------------------------------
@@ -414,11 +417,14 @@ class Execution:
             tpl = run.spec.cache[key] = compile_template(value)
         return tpl(self._resolver(run, doc))
 
-    def _assign_jsonpath(self, run: _StateRun, assign: Any, result: Any, raw: Any, fld: str = "Assign") -> None:
+    def _assign_jsonpath(
+        self, run: _StateRun, assign: Any, result: Any, raw: Any, fld: str = "Assign"
+    ) -> dict[str, Any]:
+        """Evaluate Assign; the caller stores the values once the state's output is computed (AWS's order)."""
         if not isinstance(assign, Mapping):
             raise StatesError("States.Runtime", "The Assign field must be an object")
-        values = self._template(run, fld, assign, result)
-        run.scope.vars.update(values)
+        values: dict[str, Any] = self._template(run, fld, assign, result)
+        return values
 
     def _jsonata_bindings(
         self, run: _StateRun, raw: Any, result: Any = UNDEFINED, error_output: Any = UNDEFINED
@@ -442,7 +448,7 @@ class Execution:
     def _jsonata_value(self, run: _StateRun, fld: str, raw: Any) -> Any:
         """A JSONata state's field that may be a literal or a ``{% %}`` expression (Seconds, Items, ...)."""
         value = run.spec.raw[fld]
-        if is_jsonata(value):
+        if isinstance(value, str | list | dict):
             return self._eval_jsonata(run.spec, fld, value, self._jsonata_bindings(run, raw))
         return value
 
@@ -466,8 +472,7 @@ class Execution:
             return out
         if "ResultSelector" in body:
             result = self._template(run, "ResultSelector", body["ResultSelector"], result)
-        if "Assign" in body:
-            self._assign_jsonpath(run, body["Assign"], result, raw)
+        assigned = self._assign_jsonpath(run, body["Assign"], result, raw) if "Assign" in body else None
         if "ResultPath" in body:
             rp = body["ResultPath"]
             if rp is None:
@@ -481,6 +486,8 @@ class Execution:
             out = result
         if "OutputPath" in body:
             out = self._path(run, "OutputPath", out)
+        if assigned:
+            run.scope.vars.update(assigned)
         return out
 
     def _effective_input(self, run: _StateRun, raw: Any, params_field: str = "Parameters") -> Any:
@@ -602,19 +609,24 @@ class Execution:
         resolve = self._resolver(run, value)
         for _i, (rule, nxt, rawc) in enumerate(spec.choices):
             if rule(resolve):
-                if "Assign" in rawc:
+                assigned = (
                     self._assign_jsonpath(run, rawc["Assign"], value, raw, f"Choices[{_i}].Assign")
-                return nxt, self._choice_out(run, value)
+                    if "Assign" in rawc
+                    else None
+                )
+                return nxt, self._choice_out(run, value, assigned)
         if spec.default is None:
             raise StatesError(
                 "States.NoChoiceMatched", f"No Choice matched and no Default is specified in state '{spec.name}'"
             )
-        if "Assign" in spec.raw:
-            self._assign_jsonpath(run, spec.raw["Assign"], value, raw)
-        return spec.default, self._choice_out(run, value)
+        assigned = self._assign_jsonpath(run, spec.raw["Assign"], value, raw) if "Assign" in spec.raw else None
+        return spec.default, self._choice_out(run, value, assigned)
 
-    def _choice_out(self, run: _StateRun, value: Any) -> Any:
-        return self._path(run, "OutputPath", value) if "OutputPath" in run.spec.raw else value
+    def _choice_out(self, run: _StateRun, value: Any, assigned: dict[str, Any] | None = None) -> Any:
+        out = self._path(run, "OutputPath", value) if "OutputPath" in run.spec.raw else value
+        if assigned:
+            run.scope.vars.update(assigned)
+        return out
 
     def _choice_tail(self, run: _StateRun, raw: Any, rule: Mapping[str, Any], bindings: Mapping[str, Any]) -> Any:
         spec = run.spec
@@ -687,8 +699,9 @@ class Execution:
                 )
             seconds = (ts - self.clock.now()).total_seconds()
         del name
+        assigned = self._assign_jsonpath(run, body["Assign"], value, raw) if "Assign" in body else None
         self._sleep(seconds, run.scope)
-        return spec.next, self._choice_out(run, value)
+        return spec.next, self._choice_out(run, value, assigned)
 
     def _resolve_or_runtime(self, run: _StateRun, doc: Any, p: str, fld: str) -> Any:
         try:
@@ -963,6 +976,9 @@ class Execution:
         elif fld + "Path" in body:
             p = body[fld + "Path"]
             v = self._resolve_or_runtime(run, raw, p, fld + "Path")
+            if isinstance(v, str):
+                with contextlib.suppress(ValueError):
+                    v = float(v) if fld == "ToleratedFailurePercentage" else int(v)
             if fld == "ToleratedFailurePercentage":
                 if not _is_number(v):
                     raise StatesError(

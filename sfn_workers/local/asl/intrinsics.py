@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -183,6 +184,17 @@ def _to_text(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
+def _format_value(v: Any) -> str:
+    """How AWS renders a States.Format argument (Java's toString: ``{a=1, b=[x, y]}``)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_format_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_format_value(x) for x in v) + "]"
+    return json.dumps(v)
+
+
 def _format(args: list[Any]) -> str:
     if not args:
         raise IntrinsicError("States.Format expects at least 1 argument")
@@ -200,7 +212,7 @@ def _format(args: list[Any]) -> str:
         if template.startswith("{}", i):
             if k >= len(values):
                 raise IntrinsicError("States.Format: more placeholders than arguments")
-            out.append(_to_text(values[k]))
+            out.append(_format_value(values[k]))
             k += 1
             i += 2
             continue
@@ -339,15 +351,16 @@ def _math_random(args: list[Any]) -> int:
     return rng.randrange(lo, hi)
 
 
-def _math_add(args: list[Any]) -> int | float:
+def _math_add(args: list[Any]) -> int:
     _arity("States.MathAdd", args, 2)
     a = _want("States.MathAdd", args[0], "number")
     b = _want("States.MathAdd", args[1], "number")
-    return int(a) + int(b) if _is_int(a) and _is_int(b) else _num(a + b)
+    return _java_round(a) + _java_round(b)
 
 
-def _num(v: float) -> int | float:
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+def _java_round(v: float) -> int:
+    """AWS rounds each MathAdd operand like Java's Math.round (half up)."""
+    return int(v) if isinstance(v, int) else math.floor(v + 0.5)
 
 
 def _string_split(args: list[Any]) -> list[str]:

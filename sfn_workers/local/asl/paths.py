@@ -272,7 +272,7 @@ def _unquote(part: str, text: str) -> str:
     if len(part) < 2 or part[0] != part[-1] or part[0] not in "'\"":
         raise PathError(f"'{text}' is not a valid JSONPath")
     body = part[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
+    return body.replace("\\" + part[0], part[0])
 
 
 def _compile_filter(text: str, inner: str) -> Callable[[Any], bool]:

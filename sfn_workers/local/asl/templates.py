@@ -89,7 +89,57 @@ _local = threading.local()
 def _parse_jsonata(expr: str) -> Any:
     import jsonata
 
-    return jsonata.Jsonata(expr)
+    compiled = jsonata.Jsonata(expr)
+    for name, fn in _AWS_FUNCTIONS.items():
+        compiled.register_lambda(name, fn)
+    return compiled
+
+
+def _aws_partition(array: Any, size: Any) -> Any:
+    from .intrinsics import _array_partition
+
+    return _array_partition([_plain(array), _plain(size)])
+
+
+def _aws_range(start: Any, end: Any, step: Any) -> Any:
+    from .intrinsics import _array_range
+
+    out = _array_range([_plain(start), _plain(end), _plain(step)])
+    # AWS's $range yields a JSONata sequence: a single value is not wrapped in an array (as recorded).
+    return out[0] if len(out) == 1 else out
+
+
+def _aws_hash(data: Any, algorithm: Any) -> Any:
+    from .intrinsics import _hash
+
+    return _hash([_plain(data), algorithm])
+
+
+def _aws_random(seed: Any = None) -> float:
+    import random
+
+    return random.Random(seed).random() if seed is not None else random.random()
+
+
+def _aws_uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _aws_parse(text: Any) -> Any:
+    return json.loads(text)
+
+
+# The functions AWS adds to JSONata in Step Functions.
+_AWS_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "partition": _aws_partition,
+    "range": _aws_range,
+    "hash": _aws_hash,
+    "random": _aws_random,
+    "uuid": _aws_uuid,
+    "parse": _aws_parse,
+}
 
 
 def evaluate_jsonata(text: str, bindings: Mapping[str, Any], field: str) -> Any:
