@@ -28,6 +28,7 @@ from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
 from .paths import JsonPath, PathError, compile_path, set_reference_path
 from .templates import UNDEFINED, compile_jsonata_template, compile_template, is_jsonata
 from .tokens import TokenBroker, TokenTicket
+from .workers import Latch, submit
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Execution", "ExecutionResult"]
 
@@ -38,8 +39,7 @@ _ACCOUNT = "111111111111"
 _NOT_CAUGHT_BY_ALL = frozenset(["States.Runtime", "States.DataLimitExceeded"])
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _size(text: str) -> int:
@@ -116,7 +116,16 @@ class _StateRun:
     retry_count: int = 0
     token: str | None = None
     map_item: tuple[int, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    texts: list[tuple[Any, str]] = field(default_factory=list)  # JSON text already made, by identity
+
+    def text(self, value: Any) -> str:
+        """``value`` as JSON text, serialised once per state however many events show it."""
+        for v, t in self.texts:
+            if v is value:
+                return t
+        t = _dumps(value)
+        self.texts.append((value, t))
+        return t
 
 
 class Execution:
@@ -271,19 +280,26 @@ class Execution:
         self, machine: Machine, value: Any, scope: _Scope, prev: int, map_item: tuple[int, Any] | None
     ) -> tuple[Any, int]:
         name: str | None = machine.start_at
+        text: str | None = None
         while name is not None:
             self._check(scope)
             spec = machine.states[name]
-            name, value, prev = self._run_state(spec, value, scope, prev)
+            name, value, text, prev = self._run_state(spec, value, text, scope, prev)
         return value, prev
 
-    def _run_state(self, spec: StateSpec, raw: Any, scope: _Scope, prev: int) -> tuple[str | None, Any, int]:
+    def _run_state(
+        self, spec: StateSpec, raw: Any, raw_text: str | None, scope: _Scope, prev: int
+    ) -> tuple[str | None, Any, str, int]:
         typ = spec.type
         entered = self.clock.now()
-        eid = self.history.add(
-            typ + "StateEntered", prev, {"name": spec.name, "input": _dumps(raw), "inputDetails": {"truncated": False}}
+        run = _StateRun(spec, scope, entered, 0, prev)
+        if raw_text is None:
+            raw_text = run.text(raw)
+        else:
+            run.texts.append((raw, raw_text))
+        run.entered_id = run.prev = self.history.add(
+            typ + "StateEntered", prev, {"name": spec.name, "input": raw_text, "inputDetails": {"truncated": False}}
         )
-        run = _StateRun(spec, scope, entered, eid, eid)
         try:
             nxt, out = _HANDLERS[typ](self, run, raw)
         except StatesError as err:
@@ -291,8 +307,8 @@ class Execution:
             caught = self._find_catcher(spec, err)
             if caught is None:
                 raise
-            return self._catch(run, caught, err, raw)
-        text = _dumps(out)
+            return self._with_text(self._catch(run, caught, err, raw))
+        text = run.text(out)
         if _size(text) > MAX_PAYLOAD_BYTES:
             limit_err = StatesError(
                 "States.DataLimitExceeded",
@@ -302,16 +318,24 @@ class Execution:
             caught = self._find_catcher(spec, limit_err)
             if caught is None:
                 raise limit_err
-            return self._catch(run, caught, limit_err, raw)
+            return self._with_text(self._catch(run, caught, limit_err, raw))
         if typ != "Fail":
             prev = self.history.add(
                 typ + "StateExited",
                 run.prev,
                 {"name": spec.name, "output": text, "outputDetails": {"truncated": False}},
             )
-        if typ in ("Succeed",) or spec.end:
-            return None, out, prev
-        return nxt, out, prev
+        if typ == "Succeed" or spec.end:
+            return None, out, text, prev
+        return nxt, out, text, prev
+
+    @staticmethod
+    def _with_text(caught: tuple[str | None, Any, int]) -> tuple[str | None, Any, str, int]:
+        nxt, out, prev = caught
+        text = _dumps(out)
+        if _size(text) > MAX_PAYLOAD_BYTES:
+            raise StatesError("States.DataLimitExceeded", "The error output exceeds the maximum number of bytes")
+        return nxt, out, text, prev
 
     def _qualify(self, err: StatesError, run: _StateRun) -> None:
         if err.error in ("States.Runtime", "States.QueryEvaluationError") and not getattr(err, "qualified", False):
@@ -757,7 +781,11 @@ class Execution:
                 run.token = None
 
     def _lambda_function(self, run: _StateRun, resource: str, payload: Any, timeout: float | None) -> Any:
-        details: dict[str, Any] = {"resource": resource, "input": _dumps(payload), "inputDetails": {"truncated": False}}
+        details: dict[str, Any] = {
+            "resource": resource,
+            "input": run.text(payload),
+            "inputDetails": {"truncated": False},
+        }
         if timeout is not None:
             details["timeoutInSeconds"] = int(timeout)
         run.prev = self.history.add("LambdaFunctionScheduled", run.prev, details)
@@ -777,7 +805,7 @@ class Execution:
                 run.prev = self.history.add("LambdaFunctionTimedOut", run.prev, {"error": err.error})
             raise
         run.prev = self.history.add(
-            "LambdaFunctionSucceeded", run.prev, {"output": _dumps(result), "outputDetails": {"truncated": False}}
+            "LambdaFunctionSucceeded", run.prev, {"output": run.text(result), "outputDetails": {"truncated": False}}
         )
         return result
 
@@ -822,7 +850,7 @@ class Execution:
                 run.prev = self.history.add("TaskFailed", run.prev, d)
             raise
         run.prev = self.history.add(
-            "TaskSucceeded", run.prev, {**base, "output": _dumps(result), "outputDetails": {"truncated": False}}
+            "TaskSucceeded", run.prev, {**base, "output": run.text(result), "outputDetails": {"truncated": False}}
         )
         return result
 
@@ -1114,29 +1142,30 @@ class Execution:
         if workers <= 1 or n <= 1:
             worker()
         else:
-            threads = []
+            count = min(workers, n)
+            latch = Latch(count)
             hold = getattr(self.clock, "hold", None)
-            for i in range(min(workers, n)):
+            for _ in range(count):
+                # Registered with the clock here, before the thread exists: no instant without it.
                 h = hold() if hold is not None else None
 
-                def target(h: Any = h) -> None:
-                    if h is None:
-                        worker()
-                    else:
-                        with h():
+                def job(h: Any = h) -> None:
+                    try:
+                        if h is None:
                             worker()
+                        else:
+                            with h():
+                                worker()
+                    finally:
+                        latch.count_down()
 
-                t = threading.Thread(target=target, name=f"{name}-{i}", daemon=True)
-                threads.append(t)
-                t.start()
+                submit(job)
             idle = getattr(self.clock, "idle", None)
             if idle is not None:
                 with idle():
-                    for t in threads:
-                        t.join()
+                    latch.wait()
             else:
-                for t in threads:
-                    t.join()
+                latch.wait()
         self._check(parent)
         if failures and not self._tolerated(len(failures), n, tolerance):
             _k, err = min(failures, key=lambda f: f[0]) if tolerance is None else failures[0]
@@ -1173,8 +1202,17 @@ _HANDLERS: dict[str, Callable[[Execution, _StateRun, Any], tuple[str | None, Any
 }
 
 
+_last_iso: tuple[datetime, str] | None = None
+
+
 def _iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    global _last_iso
+    last = _last_iso
+    if last is not None and last[0] == t:
+        return last[1]
+    text = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    _last_iso = (t, text)
+    return text
 
 
 def _is_int(v: Any) -> bool:
