@@ -7,6 +7,7 @@ none is idle), so nested Map/Parallel states cannot deadlock waiting for a pool 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -33,10 +34,8 @@ class _Worker:
                         _idle.remove(self)
                         return
                 continue  # handed a job just now
-            try:
+            with contextlib.suppress(Exception):  # jobs report their own errors; the worker survives them
                 job()
-            except BaseException:  # noqa: S110 - jobs report their own errors; a worker must survive them
-                pass
             with _lock:
                 _idle.append(self)
 
