@@ -132,6 +132,9 @@ def runtime_environment(fn: Function) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "_HANDLER": fn.handler,
         "LAMBDA_TASK_ROOT": str(fn.code_uri),
+        # No X-Ray daemon here: Powertools' Tracer (on because the function name is set) stays quiet.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_XRAY_SDK_ENABLED": "false",
     }
     env.update(fn.environment)
     return env

@@ -207,6 +207,11 @@ class LocalRunner:
 
     # -- executions --------------------------------------------------------------------------------
 
+    def integrations(self, clock: Any) -> Any:
+        """The ``asl.Integrations`` of one execution on ``clock``, for any definition (``sfn-workers serve``)."""
+        self.open()
+        return _Integrations(self, clock)
+
     def clock(self) -> Any:
         from sfn_workers.local import asl
 
