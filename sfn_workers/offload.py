@@ -140,8 +140,14 @@ def field_texts(value: Mapping[str, Any], text: str) -> list[str] | None:
         return None
     if text[end] != ("}" if largest == len(items) - 1 else ","):
         return None
+    ends = _ENDS.get(type(items[largest][1]))
+    if ends is not None and (text[start] != ends[0] or text[end - 1] != ends[1]):
+        return None  # not compact JSON after all (whitespace, another serialiser)
     texts[largest] = text[start:end]
     return texts
+
+
+_ENDS = {dict: "{}", list: "[]", str: '""'}
 
 
 @dataclass(frozen=True, slots=True)
