@@ -36,10 +36,14 @@ unit: $(STAMP)
 	$(PY) -m pytest -q
 
 ## Benchmarks (not part of `make test`); results go to bench/README.md.
-bench: bench-coldstart
+bench: bench-coldstart bench-retry
 
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
+
+## Retry storms, simulated (about 1.5 min on one core; `--quick` for a few seconds).
+bench-retry: $(STAMP)
+	$(PY) bench/retry_storm.py --write
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
