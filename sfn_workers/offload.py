@@ -147,7 +147,7 @@ def field_texts(value: Mapping[str, Any], text: str) -> list[str] | None:
     return texts
 
 
-_ENDS = {dict: "{}", list: "[]", str: '""'}
+_ENDS: dict[type[Any], str] = {dict: "{}", list: "[]", str: '""'}
 
 
 @dataclass(frozen=True, slots=True)
