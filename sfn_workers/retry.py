@@ -550,7 +550,7 @@ class RetryPolicy:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async) so every call goes through this policy."""
-        if inspect.iscoroutinefunction(fn):
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):  # noqa: B004
             afn = cast(Callable[..., Awaitable[Any]], fn)
 
             @functools.wraps(fn)

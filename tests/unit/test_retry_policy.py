@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sfn_workers import RetryBudget, RetryPolicy, retry, task
 from sfn_workers.context import Deadline
@@ -311,3 +313,97 @@ def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
     with pytest.raises(ClientError):
         handler({"orderId": "o-1"}, FakeLambdaContext(60_000))
     assert calls == 5 and slept == [1.0, 2.0, 4.0, 5.0]  # the last one capped at 5 s
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    jitter=st.sampled_from(["full", "equal", "decorrelated", "none"]),
+    base=st.floats(0.0, 3.0),
+    cap=st.floats(0.0, 30.0),
+    attempts=st.integers(1, 40),
+    deadline=st.floats(0.0, 60.0),
+    call_seconds=st.floats(0.0, 2.0),
+    retry_after_header=st.one_of(st.none(), st.floats(0.0, 50.0)),
+    seed=st.integers(0, 2**32),
+)
+def test_no_sleep_ever_ends_past_the_deadline(
+    jitter: str,
+    base: float,
+    cap: float,
+    attempts: int,
+    deadline: float,
+    call_seconds: float,
+    retry_after_header: float | None,
+    seed: int,
+) -> None:
+    # GIVEN a dependency that always throttles, takes call_seconds per call, maybe with Retry-After
+    clock = FakeClock()
+    start = clock.now
+    sleeps: list[tuple[float, float]] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append((clock.now, seconds))
+        clock.sleep(seconds)
+
+    headers = {} if retry_after_header is None else {"retry-after": repr(retry_after_header)}
+    calls = 0
+
+    def dependency() -> None:
+        nonlocal calls
+        calls += 1
+        clock.now += call_seconds
+        raise client_error("ThrottlingException", 400, headers)
+
+    policy = retry(
+        attempts=attempts,
+        base=base,
+        cap=cap,
+        jitter=jitter,
+        deadline=deadline,
+        budget=None,
+        sleep=sleep,
+        clock=clock,
+        rng=random.Random(seed),
+        observer=None,
+    )
+    # WHEN it is called
+    with pytest.raises(ClientError):
+        policy.call(dependency)
+    # THEN every sleep ended by the deadline, none was longer than cap, attempts were respected
+    for began, seconds in sleeps:
+        assert began + seconds <= start + deadline + 1e-9
+        assert seconds <= cap
+        if retry_after_header is not None:
+            assert seconds >= min(cap, retry_after_header) - 1e-9
+    assert calls <= attempts
+    assert len(sleeps) == calls - 1
+
+
+def test_async_callable_objects_and_methods_are_retried() -> None:
+    slept: list[float] = []
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def __call__(self) -> str:
+            self.calls += 1
+            if self.calls < 2:
+                raise client_error("SlowDown", 503)
+            return "async-object"
+
+        @retry(budget=None, observer=None, sleep=slept.append)
+        def method(self, x: int) -> int:
+            self.calls += 1
+            if self.calls < 2:
+                raise client_error("SlowDown", 503)
+            return x
+
+    client = Client()
+    wrapped = retry(budget=None, observer=None, sleep=slept.append)(client)
+    assert asyncio.run(wrapped()) == "async-object"
+    assert client.calls == 2
+    other = Client()
+    assert other.method(7) == 7
+    assert other.calls == 2
+    assert len(slept) == 2
