@@ -356,15 +356,18 @@ def log_retry(event: RetryEvent) -> None:
 
 
 def _predicate(on: Any) -> Callable[[BaseException], bool]:
-    if isinstance(on, type) and issubclass(on, BaseException):
+    if isinstance(on, type):
+        if not issubclass(on, BaseException):
+            raise ConfigurationError(f"on= takes exception classes or predicates, not the class {on.__name__}")
         cls = on
         return lambda exc: isinstance(exc, cls)
     if callable(on):
         return cast(Callable[[BaseException], bool], on)
     if isinstance(on, Iterable) and not isinstance(on, str | bytes):
-        parts = [_predicate(item) for item in on]
-        classes = tuple(item for item in on if isinstance(item, type))
-        if len(classes) == len(parts):
+        items = list(on)
+        parts = [_predicate(item) for item in items]
+        if all(isinstance(item, type) for item in items):
+            classes = tuple(items)
             return lambda exc: isinstance(exc, classes)
         return lambda exc: any(part(exc) for part in parts)
     raise ConfigurationError(f"on= takes exception classes or predicates, not {on!r}")

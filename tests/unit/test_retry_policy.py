@@ -101,7 +101,7 @@ def test_on_takes_classes_predicates_and_mixtures() -> None:
         pass
 
     fn = Flaky(Busy(), KeyError("k"), ValueError("retry me"))
-    policy = quiet(on=[Busy, KeyError, lambda exc: "retry me" in str(exc)])
+    policy = quiet(on=(c for c in [Busy, KeyError, lambda exc: "retry me" in str(exc)]))  # any iterable
     assert policy.call(fn) == "done"
     assert fn.calls == 4
 
@@ -270,7 +270,17 @@ def test_default_reporting_logs_and_counts(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize(
     "options",
-    [{"attempts": 0}, {"attempts": 1.5}, {"base": -1}, {"jitter": "sideways"}, {"deadline": "soon"}, {"on": 3}],
+    [
+        {"attempts": 0},
+        {"attempts": 1.5},
+        {"base": -1},
+        {"jitter": "sideways"},
+        {"deadline": "soon"},
+        {"on": 3},
+        {"on": int},
+        {"on": [ValueError, "KeyError"]},
+        {"budget": 500},
+    ],
 )
 def test_bad_options_fail_at_decoration_time(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
