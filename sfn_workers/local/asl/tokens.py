@@ -20,7 +20,7 @@ from ..tokens import ApiError
 __all__ = ["TokenBroker", "TokenTicket"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity-hashed: executions keep open tickets in a set
 class TokenTicket:
     """One issued token and what became of it."""
 
