@@ -328,7 +328,7 @@ def _hash(args: list[Any]) -> str:
     text = _to_text(data)
     if len(text) > 10000:
         raise IntrinsicError("States.Hash: input longer than 10000 characters")
-    return hashlib.new(_HASHES[algo], text.encode()).hexdigest()
+    return hashlib.new(_HASHES[algo], text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _json_merge(args: list[Any]) -> dict[str, Any]:
