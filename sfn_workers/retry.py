@@ -12,14 +12,12 @@ serves both; everything that decides a retry is a small, injectable piece:
 * ``sleep``, ``clock`` and ``rng``, so tests and simulations run without real time.
 
 AWS error codes are read here and in :mod:`sfn_workers.errors` only; botocore is never imported
-(its exception classes are recognised by name through the MRO), so this module costs nothing at
-cold start.
+(its exception classes are recognised by name through the MRO), and asyncio only by async callers,
+so this module adds next to nothing to a cold start.
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import functools
 import inspect
 import math
@@ -155,6 +153,8 @@ def retry_after(exc: BaseException, now: Callable[[], float] = time.time) -> flo
     try:
         seconds = float(text)
     except ValueError:
+        import email.utils  # deferred: only HTTP-date headers need it, and it costs cold-start time
+
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
@@ -312,11 +312,15 @@ _DEFAULT = _Default()
 
 @dataclass(frozen=True, slots=True)
 class RetryEvent:
-    """A retry about to happen, or one refused: what the ``observer`` is handed."""
+    """A retry about to happen, or one refused: what the ``observer`` is handed.
+
+    Frozen; ``dataclasses.replace(event, function=...)`` makes a relabelled copy.
+    """
 
     outcome: str
     """``"retry"``, or why not: ``"deadline"`` (the delay would end past it) or ``"budget"`` (empty)."""
     function: str
+    """The retried function's qualified name."""
     attempt: int
     """The attempt that just failed (1 = the first call)."""
     delay: float
@@ -535,7 +539,11 @@ class RetryPolicy:
     async def acall(self, fn: Callable[..., Awaitable[R]], /, *args: Any, **kwargs: Any) -> R:
         """Await ``fn(*args, **kwargs)`` with retries; ``sleep`` may be sync or async."""
         state = _Attempts(self, _name(fn))
-        sleep: Callable[[float], Any] = self.sleep or asyncio.sleep
+        sleep = self.sleep
+        if sleep is None:
+            import asyncio  # deferred: ~40 ms at import, and only async callers need it
+
+            sleep = asyncio.sleep
         while True:
             state.attempt += 1
             try:
