@@ -36,10 +36,14 @@ unit: $(STAMP)
 	$(PY) -m pytest -q
 
 ## Benchmarks (not part of `make test`); results go to bench/README.md.
-bench: bench-coldstart bench-retry
+bench: bench-coldstart bench-retry bench-offload
 
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
+
+## S3 offloading vs bare boto3 put/get on a local moto server (about half a minute).
+bench-offload: $(STAMP)
+	$(PY) bench/offload.py --write
 
 ## Retry storms, simulated (about 1.5 min on one core; `--quick` for a few seconds).
 bench-retry: $(STAMP)
