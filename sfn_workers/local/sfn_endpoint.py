@@ -363,11 +363,14 @@ class SfnEndpoint:
 
     Use it as a context manager, or ``start()``/``stop()``; ``url`` is what ``AWS_ENDPOINT_URL_SFN``
     should be set to. ``calls`` journals every request and its answer (token values included: it
-    is a test tool, never logged).
+    is a test tool, never logged); ``journal=False`` turns it off for a long-running server.
     """
 
-    def __init__(self, backend: TaskTokenBackend, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, backend: TaskTokenBackend, host: str = "127.0.0.1", port: int = 0, *, journal: bool = True
+    ) -> None:
         self.backend = backend
+        self.journal = journal
         self.host = host
         self.port = port
         self._handlers: dict[str, Handler] = _task_handlers(backend)
@@ -490,6 +493,8 @@ class SfnEndpoint:
         return None
 
     def _journal(self, action: str, request: Any, status: int, code: str | None) -> None:
+        if not self.journal:
+            return
         with self._lock:
             self.calls.append(Call(action, request, status, code))
 
