@@ -57,6 +57,11 @@ class Clients:
         # sfn-workers retries its own calls (jittered, inside the Lambda's deadline), so botocore's
         # retries stay at the SDK's standard mode with few attempts to avoid multiplying layers.
         config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30)
+        if service == "stepfunctions":
+            # The SendTask* calls are retried by callbacks.py alone, inside the Lambda's remaining
+            # time: botocore's own backoff (up to seconds per retry) knows no deadline, and the
+            # watchdog has only timeout_margin_ms to report.
+            config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
         return self._session.client(service, config=config)
 
 

@@ -1,21 +1,448 @@
-"""Task-token callbacks: SendTaskSuccess/Failure/Heartbeat, watchdog, SQS batches.
+"""Task-token callbacks: every token handed to a worker gets exactly one reported outcome.
 
-(Interface only so far: the callbacks issue fills it in.)
+A worker that received a task token and never called SendTaskSuccess or SendTaskFailure leaves its
+execution waiting until the state's TimeoutSeconds (a year by default). Each token therefore runs
+under a :class:`_Callback`, which ends in exactly one of:
+
+* SendTaskSuccess accepted (the function returned; its output validated, offloaded if large);
+* SendTaskFailure accepted (the function raised, even a ``BaseException`` such as ``SystemExit``,
+  which is re-raised afterwards; or the watchdog fired ``timeout_margin_ms`` before the Lambda's
+  end and reported ``WorkerTimeout``);
+* the token found closed (TaskTimedOut, TaskDoesNotExist, InvalidToken): logged, not retried;
+* no outcome deliverable: :class:`~sfn_workers.errors.CallbackDeliveryError` leaves the handler
+  (direct ``waitForTaskToken``) or the record is listed in ``batchItemFailures`` (SQS), so Lambda's
+  or SQS's own retries and dead-letter handling keep the event.
+
+One guard per token decides who reports: the main thread (the function's result), the watchdog, or
+a heartbeat that learnt the task is closed. The first to claim it owns the outcome; the others drop
+theirs with a log line. Heartbeats never start once the outcome is claimed, and the outcome is sent
+after any heartbeat in flight has been answered. The Send* calls are retried on throttling, 5xx and
+connection errors with full jitter, inside the Lambda's remaining time (``sfn_workers.retry``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import enum
+import functools
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sfn_workers import _metrics
+from sfn_workers.config import STATES_PAYLOAD_LIMIT
+from sfn_workers.context import Deadline, redact_token
+from sfn_workers.errors import (
+    CallbackDeliveryError,
+    OutputValidationError,
+    PayloadTooLarge,
+    WorkerTimeout,
+    describe,
+    error_name,
+    is_output_refused,
+    is_token_closed,
+)
+from sfn_workers.sources import Unit, sqs_records
+
 if TYPE_CHECKING:
+    from sfn_workers.models import Output
+    from sfn_workers.retry import RetryEvent
     from sfn_workers.task import TaskHandler
 
-__all__ = ["run_callback", "run_sqs_batch"]
+__all__ = ["Delivery", "run_callback", "run_sqs_batch"]
+
+#: Send* retries stop this long before the Lambda's end, leaving time to return or raise.
+END_RESERVE_S = 0.05
+#: Calls in all (the first included) for SendTaskSuccess/Failure; the deadline usually ends it first.
+SEND_ATTEMPTS = 8
+#: Calls in all for one heartbeat: a missed heartbeat is not fatal, the next one follows.
+HEARTBEAT_ATTEMPTS = 3
+#: Full-jitter scale and cap for Send* retries (seconds): U(0, min(cap, base * 2**n)).
+RETRY_BASE_S = 0.05
+RETRY_CAP_S = 1.0
+#: Longest wait for a heartbeat in flight before the outcome is sent anyway.
+QUIET_WAIT_S = 2.0
+#: Longest wait for the thread threads to end once the outcome is reported.
+JOIN_TIMEOUT_S = 1.0
 
 
-def run_callback(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> Any:
-    raise NotImplementedError("callback mode")
+class Delivery(enum.Enum):
+    """How the attempt to report one token's outcome ended."""
+
+    SENT = "sent"  # SendTaskSuccess or SendTaskFailure accepted
+    CLOSED = "closed"  # the task was closed already: nothing left to report to
+    UNDELIVERABLE = "undeliverable"  # no outcome could be reported: the event must be retried
 
 
-def run_sqs_batch(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> Any:
-    raise NotImplementedError("SQS batch mode")
+# -- the once-only guard -----------------------------------------------------------------------
+
+
+class _Guard:
+    """Exactly one outcome per token, shared by the main thread, the watchdog and heartbeats.
+
+    ``claim(owner)`` succeeds once; the owner then reports and calls ``settle``. Heartbeats
+    register while in flight so that the outcome is sent after their answer, never before it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self.owner: str | None = None
+        self.delivery: Delivery | None = None
+        self.settled = threading.Event()
+
+    def claim(self, owner: str) -> bool:
+        with self._cond:
+            if self.owner is not None:
+                return False
+            self.owner = owner
+            return True
+
+    def begin_heartbeat(self) -> bool:
+        with self._cond:
+            if self.owner is not None:
+                return False
+            self._in_flight += 1
+            return True
+
+    def end_heartbeat(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def wait_quiet(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
+    def settle(self, delivery: Delivery) -> Delivery:
+        self.delivery = delivery
+        self.settled.set()
+        return delivery
+
+
+# -- one token ---------------------------------------------------------------------------------
+
+
+def _lambda_end(lambda_context: Any) -> float | None:
+    """When the Lambda will be stopped (``time.monotonic()`` seconds), or None outside Lambda."""
+    getter = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if getter is None:
+        return None
+    try:
+        return time.monotonic() + float(getter()) / 1000.0
+    except Exception:  # a test double or a broken context: behave as outside Lambda
+        return None
+
+
+def _count(name: str, **dimensions: str) -> None:
+    with contextlib.suppress(Exception):  # a metric must never cost an outcome
+        _metrics.count(name, **dimensions)
+
+
+class _Callback:
+    """Runs one unit of work for one task token and reports its outcome exactly once."""
+
+    def __init__(self, handler: TaskHandler[Any, Any], token: str, lambda_context: Any) -> None:
+        self.handler = handler
+        self.token = token
+        self.lambda_context = lambda_context
+        self.logger = handler.logger
+        self.guard = _Guard()
+        self.end = _lambda_end(lambda_context)
+        self.problem = ""  # why the outcome could not be delivered, for CallbackDeliveryError
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._worker: int | None = None
+        self._log_keys = {"task_token": redact_token(token)}
+
+    # -- the run
+
+    def run(self, unit_of: Callable[[], Unit]) -> Delivery:
+        """Run the work and report it; re-raises a BaseException that is not an Exception."""
+        self._worker = threading.get_ident()
+        self._start_threads()
+        try:
+            try:
+                output = self.handler.process(unit_of(), self.lambda_context, heartbeat=self.heartbeat)
+            except BaseException as exc:
+                delivery = self._report_failure(exc)
+                if not isinstance(exc, Exception):
+                    raise  # SystemExit, KeyboardInterrupt...: reported, and then on their way
+                return delivery
+            return self._report_success(output)
+        finally:
+            self._stop.set()
+            self.guard.claim("ended")  # a late watchdog or heartbeat finds the outcome taken
+            for thread in self._threads:
+                thread.join(timeout=JOIN_TIMEOUT_S)
+
+    def _start_threads(self) -> None:
+        margin = self.handler.settings.timeout_margin_ms / 1000.0
+        if self.end is not None:
+            self._spawn("sfn-workers-watchdog", self._watch, self.end - margin)
+        interval = self.handler.settings.heartbeat_seconds
+        if interval:
+            self._spawn("sfn-workers-heartbeat", self._beat_every, interval)
+
+    def _spawn(self, name: str, target: Callable[[float], None], arg: float) -> None:
+        thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # -- outcomes of the main thread
+
+    def _report_success(self, output: Output) -> Delivery:
+        if not self.guard.claim("main"):
+            return self._dropped("returned")
+        self.guard.wait_quiet(QUIET_WAIT_S)
+        try:
+            self._call("SendTaskSuccess", SEND_ATTEMPTS, taskToken=self.token, output=output.text)
+        except Exception as exc:
+            if is_output_refused(exc):
+                # Not an outcome: report why instead of leaving the task open.
+                refusal: Exception
+                if output.size > STATES_PAYLOAD_LIMIT:
+                    refusal = PayloadTooLarge(f"Step Functions refused the output of {output.size} bytes: {exc}")
+                else:
+                    refusal = OutputValidationError(f"Step Functions refused the output: {exc}")
+                self.logger.error("SendTaskSuccess refused the output; reporting a failure instead", extra=self._keys())
+                return self.guard.settle(self._send_failure(refusal))
+            return self.guard.settle(self._not_sent("SendTaskSuccess", exc))
+        _count("CallbackSuccess")
+        self.logger.info("task succeeded; SendTaskSuccess accepted", extra=self._keys(output_bytes=output.size))
+        return self.guard.settle(Delivery.SENT)
+
+    def _report_failure(self, exc: BaseException) -> Delivery:
+        if not self.guard.claim("main"):
+            return self._dropped("raised " + error_name(exc))
+        self.logger.error(
+            "task failed; reporting SendTaskFailure", extra=self._keys(error=error_name(exc)), exc_info=exc
+        )
+        self.guard.wait_quiet(QUIET_WAIT_S)
+        return self.guard.settle(self._send_failure(exc))
+
+    def _dropped(self, what: str) -> Delivery:
+        """The function ended after another thread took the outcome: wait for it, drop this one."""
+        left = None if self.end is None else max(0.0, self.end - time.monotonic())
+        self.guard.settled.wait(timeout=left)
+        owner = self.guard.owner
+        reason = (
+            "after the watchdog reported WorkerTimeout"
+            if owner == "watchdog"
+            else "after Step Functions said the task is closed"
+        )
+        self.logger.warning(f"the function {what} {reason}: its result is dropped", extra=self._keys())
+        delivery = self.guard.delivery or Delivery.UNDELIVERABLE
+        if delivery is Delivery.UNDELIVERABLE and not self.problem:
+            self.problem = f"the {owner} could not report the outcome in time"
+        return delivery
+
+    # -- sending
+
+    def _send_failure(self, exc: BaseException) -> Delivery:
+        error, cause = describe(exc)
+        try:
+            self._call("SendTaskFailure", SEND_ATTEMPTS, taskToken=self.token, error=error, cause=cause)
+        except Exception as refused:
+            return self._not_sent("SendTaskFailure", refused)
+        _count("CallbackFailure", error=error)
+        self.logger.info("SendTaskFailure accepted", extra=self._keys(error=error))
+        return Delivery.SENT
+
+    def _not_sent(self, action: str, exc: Exception) -> Delivery:
+        if is_token_closed(exc):
+            _count("CallbackTokenClosed")
+            self.logger.warning(
+                f"{action} answered that the task is closed already (timed out, or its execution ended): "
+                "nothing to report to",
+                extra=self._keys(reason=str(exc)),
+            )
+            return Delivery.CLOSED
+        _count("CallbackUndeliverable")
+        self.problem = f"{action} failed: {exc}"
+        self.logger.error(
+            f"{action} could not be delivered: the event will be retried by Lambda or SQS",
+            extra=self._keys(reason=str(exc)),
+        )
+        return Delivery.UNDELIVERABLE
+
+    def _call(self, action: str, attempts: int, **params: Any) -> Any:
+        """One Send* call, retried on transient errors inside the Lambda's remaining time."""
+        from sfn_workers.retry import retry
+
+        deadline = None if self.end is None else Deadline(self.end - END_RESERVE_S)
+        policy = retry(
+            attempts=attempts,
+            base=RETRY_BASE_S,
+            cap=RETRY_CAP_S,
+            jitter="full",
+            deadline=deadline,
+            budget=None,  # reporting an outcome is never starved by user calls draining the budget
+            observer=lambda event: self._log_retry(action, event),
+        )
+
+        def send() -> Any:
+            client = self.handler.clients.get("stepfunctions")
+            return getattr(client, _SNAKE[action])(**params)
+
+        return policy.call(send)
+
+    def _log_retry(self, action: str, event: RetryEvent) -> None:
+        from sfn_workers.retry import RetryEvent, log_retry
+
+        # Named after the API action rather than botocore's generated method.
+        log_retry(RetryEvent(event.outcome, action, event.attempt, event.delay, event.reason, event.exception))
+
+    def _keys(self, **extra: Any) -> dict[str, Any]:
+        return {**self._log_keys, **extra}
+
+    # -- the watchdog
+
+    def _watch(self, fire_at: float) -> None:
+        # Create the client now, while the function runs: on a cold start that takes a good part
+        # of a second, which the watchdog will not have to spare when it fires.
+        with contextlib.suppress(Exception):
+            self.handler.clients.get("stepfunctions")
+        if self._stop.wait(max(0.0, fire_at - time.monotonic())):
+            return  # the invocation ended in time
+        if not self.guard.claim("watchdog"):
+            return
+        margin = self.handler.settings.timeout_margin_ms
+        _count("WatchdogFired")
+        timeout = WorkerTimeout(
+            f"the function was still running {margin} ms before the Lambda timeout; its result, if it comes, is dropped"
+        )
+        stack = self._worker_stack()
+        if stack is not None:
+            timeout = timeout.with_traceback(stack)  # the cause shows where the function was
+        self.logger.error(
+            "watchdog: reporting WorkerTimeout before the Lambda times out", extra=self._keys(margin_ms=margin)
+        )
+        self.guard.wait_quiet(min(QUIET_WAIT_S, margin / 2000.0))
+        self.guard.settle(self._send_failure(timeout))
+
+    def _worker_stack(self) -> types.TracebackType | None:
+        """The running function's stack as a traceback, from the task function down."""
+        frame = sys._current_frames().get(self._worker) if self._worker is not None else None
+        frames = []
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        frames.reverse()  # outermost first
+        code = getattr(self.handler.__wrapped__, "__code__", None)
+        for index, candidate in enumerate(frames):
+            if candidate.f_code is code:
+                frames = frames[index:]
+                break
+        tb: types.TracebackType | None = None
+        for candidate in reversed(frames):
+            tb = types.TracebackType(tb, candidate, candidate.f_lasti, candidate.f_lineno)
+        return tb
+
+    # -- heartbeats
+
+    def heartbeat(self) -> None:
+        """``ctx.heartbeat()``: send one now; raise WorkerTimeout if the task is over."""
+        if self.guard.owner in ("watchdog", "closed"):
+            raise WorkerTimeout("the task is over (timed out or closed): stop the work")
+        if self._beat() is Delivery.CLOSED:
+            raise WorkerTimeout(
+                "Step Functions answered the heartbeat with TaskTimedOut: the task is closed "
+                "(its HeartbeatSeconds or TimeoutSeconds passed); stop the work"
+            )
+
+    def _beat_every(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            if self._beat() is Delivery.CLOSED or self.guard.owner is not None:
+                return
+
+    def _beat(self) -> Delivery | None:
+        """Send one heartbeat unless the outcome is taken; CLOSED if the task turned out closed."""
+        if not self.guard.begin_heartbeat():
+            return None
+        try:
+            self._call("SendTaskHeartbeat", HEARTBEAT_ATTEMPTS, taskToken=self.token)
+        except Exception as exc:
+            if not is_token_closed(exc):
+                self.logger.warning("heartbeat not delivered; the work goes on", extra=self._keys(reason=str(exc)))
+                return None
+            if self.guard.claim("closed"):
+                _count("CallbackTokenClosed")
+                self.logger.error(
+                    "heartbeat answered TaskTimedOut: the task is closed; stopping the work "
+                    "(ctx.heartbeat() raises WorkerTimeout, the function's result will be dropped)",
+                    extra=self._keys(reason=str(exc)),
+                )
+                self.guard.settle(Delivery.CLOSED)
+            return Delivery.CLOSED
+        finally:
+            self.guard.end_heartbeat()
+        _count("Heartbeats")
+        return Delivery.SENT
+
+
+_SNAKE = {
+    "SendTaskSuccess": "send_task_success",
+    "SendTaskFailure": "send_task_failure",
+    "SendTaskHeartbeat": "send_task_heartbeat",
+}
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def run_callback(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> None:
+    """Callback mode (``lambda:invoke.waitForTaskToken``): run the event, report its outcome.
+
+    Returns None once an outcome is reported or the task found closed; raises
+    :class:`CallbackDeliveryError` when no outcome could be reported, so that Lambda retries.
+    """
+    token = event[handler.token_field]
+    if not token:
+        _count("CallbackUndeliverable")
+        handler.logger.error(f"the event's {handler.token_field!r} is empty: no task to report to")
+        raise CallbackDeliveryError(f"the event's {handler.token_field!r} is an empty string, not a task token")
+    callback = _Callback(handler, token, lambda_context)
+    delivery = callback.run(lambda: handler.unit_of(event))
+    if delivery is Delivery.UNDELIVERABLE:
+        raise CallbackDeliveryError(
+            f"no outcome could be reported for task token {redact_token(token)}: {callback.problem}"
+        )
+
+
+def _record_unit(handler: TaskHandler[Any, Any], body: Any, message_id: str) -> Unit:
+    return dataclasses.replace(handler.unit_of(body), message_id=message_id)
+
+
+def run_sqs_batch(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> dict[str, Any]:
+    """SQS batch: each record is a task with its own token; returns the partial batch response.
+
+    Only records whose outcome could not be reported are listed in ``batchItemFailures`` (the
+    event source mapping needs ``FunctionResponseTypes: [ReportBatchItemFailures]``): malformed
+    records, undeliverable outcomes, and records not started because the Lambda's time ran out.
+    """
+    failed: list[str] = []
+    margin_s = handler.settings.timeout_margin_ms / 1000.0
+    end = _lambda_end(lambda_context)
+    for record in sqs_records(event, handler.token_field):
+        message_id = record.message_id or ""  # "" makes Lambda retry the whole batch: nothing is lost
+        keys = {"message_id": message_id}
+        if record.problem is not None or record.token is None:
+            _count("CallbackUndeliverable")
+            handler.logger.error(f"SQS record cannot be run: {record.problem}", extra=keys)
+            failed.append(message_id)
+            continue
+        if end is not None and end - time.monotonic() <= margin_s:
+            handler.logger.warning("SQS record not started: too little time left; SQS will redeliver it", extra=keys)
+            failed.append(message_id)
+            continue
+        callback = _Callback(handler, record.token, lambda_context)
+        callback._log_keys.update(keys)
+        delivery = callback.run(functools.partial(_record_unit, handler, record.body, message_id))
+        if delivery is Delivery.UNDELIVERABLE:
+            failed.append(message_id)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

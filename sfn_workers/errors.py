@@ -34,6 +34,8 @@ from typing import Any
 __all__ = [
     "CAUSE_LIMIT",
     "ERROR_LIMIT",
+    "OUTPUT_REFUSED_CODES",
+    "TOKEN_CLOSED_CODES",
     "CallbackDeliveryError",
     "ConfigurationError",
     "OffloadError",
@@ -50,6 +52,8 @@ __all__ = [
     "error_name",
     "failure_for_direct_mode",
     "is_missing_object",
+    "is_output_refused",
+    "is_token_closed",
 ]
 
 #: SendTaskFailure rejects an ``error`` longer than this (characters).
@@ -201,6 +205,24 @@ def aws_error_code(exc: BaseException) -> str | None:
             if code is not None:
                 return str(code)
     return None
+
+
+#: SendTask* answers meaning there is no task left to report to: it timed out (its TimeoutSeconds
+#: or HeartbeatSeconds passed, or it was already closed), its execution ended, or the token is
+#: not one Step Functions issued. Retrying cannot help; the outcome is logged instead.
+TOKEN_CLOSED_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+#: SendTaskSuccess answers refusing the output itself (not JSON, over the size limit).
+OUTPUT_REFUSED_CODES = frozenset({"InvalidOutput", "ValidationException"})
+
+
+def is_token_closed(exc: BaseException) -> bool:
+    """Step Functions answered that the task behind the token is closed (see TOKEN_CLOSED_CODES)."""
+    return aws_error_code(exc) in TOKEN_CLOSED_CODES
+
+
+def is_output_refused(exc: BaseException) -> bool:
+    """SendTaskSuccess was refused for its output (invalid JSON or too large)."""
+    return aws_error_code(exc) in OUTPUT_REFUSED_CODES
 
 
 def aws_status_code(exc: BaseException) -> int | None:

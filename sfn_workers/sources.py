@@ -14,11 +14,12 @@ before validation and used to correlate logs, traces and offloaded object keys.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONTEXT_FIELD", "Mode", "Unit", "classify", "split_payload"]
+__all__ = ["CONTEXT_FIELD", "Mode", "SqsRecord", "Unit", "classify", "split_payload", "sqs_records"]
 
 #: Optional field of a payload with the execution and state names, for correlation only.
 CONTEXT_FIELD = "sfn_context"
@@ -91,3 +92,52 @@ def split_payload(event: Any, token_field: str, payload_field: str | None) -> Un
 
 def _name(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class SqsRecord:
+    """One record of an SQS batch, read for callback mode.
+
+    ``body`` is the parsed JSON body and ``token`` the task token in it; ``problem`` says why the
+    record cannot be run as a task (body not JSON, not an object, no token), else None.
+    """
+
+    message_id: str | None
+    body: Any = None
+    token: str | None = None
+    problem: str | None = None
+
+
+def sqs_records(event: Mapping[str, Any], token_field: str) -> list[SqsRecord]:
+    """Each record of an SQS event with its JSON body and the token at ``token_field``.
+
+    A state ``arn:aws:states:::sqs:sendMessage.waitForTaskToken`` sends a body such as
+    ``{"taskToken.$": "$$.Task.Token", "order.$": "$"}``: the payload is that body less the token
+    (see :func:`split_payload`). Malformed records are returned with ``problem`` set, never raised,
+    so that one bad record does not stop the others.
+    """
+    records = []
+    for record in event.get("Records") or ():
+        message_id = record.get("messageId") if isinstance(record, Mapping) else None
+        message_id = message_id if isinstance(message_id, str) and message_id else None
+        raw = record.get("body") if isinstance(record, Mapping) else None
+        if not isinstance(raw, str):
+            records.append(SqsRecord(message_id, problem="the record has no body"))
+            continue
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            records.append(SqsRecord(message_id, problem=f"the body is not JSON ({exc.msg} at char {exc.pos})"))
+            continue
+        except (ValueError, RecursionError):  # nested too deep for the parser
+            records.append(SqsRecord(message_id, problem="the body is not JSON this parser can read"))
+            continue
+        if not isinstance(body, Mapping):
+            records.append(SqsRecord(message_id, body, problem="the body is not a JSON object"))
+            continue
+        token = body.get(token_field)
+        if not isinstance(token, str) or not token:
+            records.append(SqsRecord(message_id, body, problem=f"the body has no task token at {token_field!r}"))
+            continue
+        records.append(SqsRecord(message_id, body, token))
+    return records

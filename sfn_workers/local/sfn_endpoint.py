@@ -121,6 +121,7 @@ class Fault:
 class _Script:
     fault: Fault
     remaining: int | None  # None: every request until cleared
+    when: Callable[[dict[str, Any]], bool] | None = None  # only requests it accepts
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,16 +451,24 @@ class SfnEndpoint:
         with self._lock:
             self._handlers[action] = handler
 
-    def inject(self, action: str, fault: Fault, times: int | None = 1) -> None:
+    def inject(
+        self,
+        action: str,
+        fault: Fault,
+        times: int | None = 1,
+        *,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
         """Script ``fault`` for the next ``times`` requests of ``action`` (``"*"``: any action).
 
-        ``times=None`` repeats it on every request until :meth:`clear_faults`. Scripts queue in the
-        order injected: ``inject(a, throttle, 2); inject(a, delay(1))`` throttles twice, then delays.
+        ``times=None`` repeats it on every request until :meth:`clear_faults`. ``when(request)``
+        limits it to the requests it accepts (e.g. one task token). Scripts queue in the order
+        injected: ``inject(a, throttle(), 2); inject(a, delay(1))`` throttles twice, then delays.
         """
         if times is not None and times < 1:
             raise ValueError("times must be at least 1, or None for every request")
         with self._lock:
-            self._faults.setdefault(action, []).append(_Script(fault, times))
+            self._faults.setdefault(action, []).append(_Script(fault, times, when))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -479,16 +488,17 @@ class SfnEndpoint:
             else:
                 self._connections.discard(conn)
 
-    def _next_fault(self, action: str) -> Fault | None:
+    def _next_fault(self, action: str, request: dict[str, Any]) -> Fault | None:
         with self._lock:
             for key in (action, "*"):
-                queue = self._faults.get(key)
-                if queue:
-                    script = queue[0]
+                queue = self._faults.get(key, [])
+                for index, script in enumerate(queue):
+                    if script.when is not None and not script.when(request):
+                        continue
                     if script.remaining is not None:
                         script.remaining -= 1
                         if script.remaining <= 0:
-                            queue.pop(0)
+                            del queue[index]
                     return script.fault
         return None
 
@@ -536,7 +546,7 @@ class SfnEndpoint:
                 handler = self._handlers.get(action)
             if handler is None:
                 raise ApiError("UnknownOperationException", f"unknown operation {action[:100]!r}")
-            fault = self._next_fault(action)
+            fault = self._next_fault(action, request)
             if fault is not None:
                 if fault.kind == "drop":
                     self._journal(action, request, -1, "ConnectionDropped")

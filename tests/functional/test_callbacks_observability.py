@@ -1,0 +1,121 @@
+"""What an operator sees: log lines that never hold a whole token, and a metric per outcome."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sfn_workers import CallbackDeliveryError, TaskContext
+from sfn_workers._log import get_logger
+from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from tests.functional.test_callbacks_support import FakeLambda, handler_of, wait_for_no_callback_threads
+
+
+@pytest.fixture
+def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
+    assert isinstance(sfn_endpoint.backend, MemoryTokens)
+    return sfn_endpoint.backend
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    yield
+    assert wait_for_no_callback_threads() == []
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    """Everything sfn-workers logs, formatted as Powertools writes it (JSON with every key)."""
+    powertools = get_logger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(powertools.registered_formatter)
+    target: logging.Logger = powertools._logger
+    level = target.level
+    target.addHandler(handler)
+    target.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(level)
+
+
+def run_every_path(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> list[str]:
+    """Success, failure, closed token, undeliverable, watchdog, heartbeats; returns the tokens."""
+
+    def work(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        case = payload["case"]
+        if case == "raise":
+            raise RuntimeError("bad input from upstream")
+        if case == "slow":
+            threading.Event().wait(0.45)
+        if case == "beat":
+            ctx.heartbeat()
+        return {"case": case}
+
+    handler = handler_of(work, timeout_margin_ms=400)
+    issued = []
+    for case in ("ok", "raise", "closed", "undeliverable", "slow", "beat"):
+        token = tokens.issue()
+        issued.append(token)
+        if case == "closed":
+            tokens.close(token)
+        if case == "undeliverable":
+            sfn_endpoint.inject("*", Fault.refuse(), when=lambda r, t=token: r.get("taskToken") == t)
+        try:
+            handler({"taskToken": token, "case": case}, FakeLambda(0.6 if case == "slow" else 5))
+        except CallbackDeliveryError:
+            assert case == "undeliverable"
+    return issued
+
+
+def test_no_log_line_holds_a_whole_token(
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, log_text: io.StringIO
+) -> None:
+    issued = run_every_path(tokens, sfn_endpoint)
+    text = log_text.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert len(lines) >= 6
+    for token in issued:
+        assert token not in text
+        assert token[:40] not in text  # not even most of it
+    # yet each line about a token says which one, shortened
+    reported = [line for line in lines if "SendTask" in line["message"] or "watchdog" in line["message"]]
+    assert reported and all(line["task_token"].endswith("(600 chars)") for line in reported)
+    messages = " | ".join(line["message"] for line in lines)
+    assert "watchdog: reporting WorkerTimeout" in messages
+    assert "closed already" in messages
+    assert "could not be delivered" in messages
+    assert "its result is dropped" in messages
+
+
+def emitted_metrics(stdout: str) -> list[tuple[str, dict[str, str]]]:
+    found = []
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            dimensions = {name: document[name] for group in directive["Dimensions"] for name in group}
+            found.extend((metric["Name"], dimensions) for metric in directive["Metrics"])
+    return found
+
+
+def test_each_outcome_is_counted(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, capsys: Any) -> None:
+    run_every_path(tokens, sfn_endpoint)
+    metrics = emitted_metrics(capsys.readouterr().out)
+    names = [name for name, _ in metrics]
+    assert names.count("CallbackSuccess") == 2  # ok, beat
+    assert ("CallbackFailure", {"error": "RuntimeError"}) in metrics
+    assert ("CallbackFailure", {"error": "WorkerTimeout"}) in metrics
+    assert names.count("CallbackTokenClosed") == 1
+    assert names.count("CallbackUndeliverable") == 1
+    assert names.count("WatchdogFired") == 1
+    assert names.count("Heartbeats") == 1

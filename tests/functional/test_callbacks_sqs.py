@@ -1,0 +1,172 @@
+"""SQS batches (sqs:sendMessage.waitForTaskToken -> queue -> Lambda): one task per record.
+
+``batchItemFailures`` must list exactly the records whose outcome could not be reported, so that
+SQS redelivers those and only those.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from sfn_workers import TaskContext
+from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from tests.functional.test_callbacks_support import FakeLambda, handler_of, wait_for_no_callback_threads
+
+
+@pytest.fixture
+def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
+    assert isinstance(sfn_endpoint.backend, MemoryTokens)
+    return sfn_endpoint.backend
+
+
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    yield
+    assert wait_for_no_callback_threads() == []
+
+
+def record(message_id: str, body: Any) -> dict[str, Any]:
+    """An SQS record as Lambda's event source mapping delivers it."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:approvals",
+        "awsRegion": "us-east-1",
+    }
+
+
+class Job(BaseModel):
+    case: str
+    n: int = 0
+
+
+def worker(tokens: MemoryTokens) -> Any:
+    """A function whose behaviour each record picks with ``case``."""
+
+    def work(job: Job, ctx: TaskContext) -> dict[str, Any]:
+        if job.case == "raise":
+            raise ValueError("boom")
+        if job.case == "big":
+            return {"blob": "x" * 262_144}
+        if job.case == "heartbeat-closed":
+            assert ctx.token is not None
+            tokens.close(ctx.token)  # its HeartbeatSeconds passed
+            ctx.heartbeat()  # raises WorkerTimeout: the task is closed
+        return {"case": job.case, "n": job.n}
+
+    return work
+
+
+def failed_ids(response: dict[str, Any]) -> list[str]:
+    assert set(response) == {"batchItemFailures"}
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def test_a_batch_mixing_every_fault_lists_only_the_unreported_records(
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint
+) -> None:
+    # GIVEN one record per row of the fault matrix
+    t = {case: tokens.issue() for case in ("ok", "raise", "invalid", "big", "closed", "throttled", "down", "hb")}
+    tokens.close(t["closed"])
+    sfn_endpoint.inject("SendTaskSuccess", Fault.throttle(), times=2, when=lambda r: r["taskToken"] == t["throttled"])
+    sfn_endpoint.inject("*", Fault.internal_failure(), times=None, when=lambda r: r.get("taskToken") == t["down"])
+    event = {
+        "Records": [
+            record("m-ok", {"taskToken": t["ok"], "case": "ok", "n": 1}),
+            record("m-raise", {"taskToken": t["raise"], "case": "raise"}),
+            record("m-invalid", {"taskToken": t["invalid"], "case": "invalid", "n": "not a number"}),
+            record("m-not-json", "{this is not json"),
+            record("m-no-token", {"case": "ok"}),
+            record("m-array", [1, 2, 3]),
+            record("m-big", {"taskToken": t["big"], "case": "big"}),
+            record("m-closed", {"taskToken": t["closed"], "case": "ok"}),
+            record("m-throttled", {"taskToken": t["throttled"], "case": "ok", "n": 2}),
+            record("m-down", {"taskToken": t["down"], "case": "ok"}),
+            record("m-hb", {"taskToken": t["hb"], "case": "heartbeat-closed"}),
+        ]
+    }
+    # WHEN the batch is handled
+    response = handler_of(worker(tokens))(event, FakeLambda(10))
+    # THEN only the malformed records and the one whose outcome could not be delivered are listed
+    assert failed_ids(response) == ["m-not-json", "m-no-token", "m-array", "m-down"]
+    # and every other token got exactly its outcome
+    assert tokens.outcome(t["ok"]).json() == {"case": "ok", "n": 1}
+    assert tokens.outcome(t["raise"]).error == "ValueError"
+    assert tokens.outcome(t["invalid"]).error == "ValidationError"
+    assert tokens.outcome(t["big"]).error == "PayloadTooLarge"
+    assert tokens.outcome(t["throttled"]).json() == {"case": "ok", "n": 2}
+    for quiet in ("closed", "down", "hb"):
+        assert tokens.outcomes[t[quiet]] == []
+    assert tokens.is_open(t["down"])  # SQS redelivers it; the task is still waiting
+    assert sorted(code for _, _, code in tokens.refused) == ["TaskTimedOut", "TaskTimedOut"]
+
+
+def test_payload_is_the_body_less_the_token(tokens: MemoryTokens) -> None:
+    seen: list[Any] = []
+
+    def echo(payload: Any) -> Any:
+        seen.append(payload)
+        return payload
+
+    token = tokens.issue()
+    body = {"taskToken": token, "order": {"id": "o-1"}, "sfn_context": {"execution": "e-1", "state": "Approve"}}
+    assert failed_ids(handler_of(echo)({"Records": [record("m-1", body)]}, FakeLambda(5))) == []
+    assert seen == [{"order": {"id": "o-1"}}]
+    assert tokens.outcome(token).json() == {"order": {"id": "o-1"}}
+
+
+def test_custom_token_field_and_payload_field(tokens: MemoryTokens) -> None:
+    def echo(payload: Any) -> Any:
+        return payload
+
+    token = tokens.issue()
+    body = {"token": token, "input": {"id": "o-2"}, "other": 1}
+    handler = handler_of(echo, token_field="token", payload_field="input")
+    assert failed_ids(handler({"Records": [record("m-1", body)]}, FakeLambda(5))) == []
+    assert tokens.outcome(token).json() == {"id": "o-2"}
+
+
+def test_when_time_runs_out_the_watchdog_reports_and_later_records_are_left_for_redelivery(
+    tokens: MemoryTokens,
+) -> None:
+    # GIVEN a slow first record that outlives the watchdog, then another record
+    def slow(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["case"] == "slow":
+            time.sleep(0.45)
+        return {}
+
+    first, second = tokens.issue(), tokens.issue()
+    event = {
+        "Records": [
+            record("m-slow", {"taskToken": first, "case": "slow"}),
+            record("m-next", {"taskToken": second, "case": "quick"}),
+        ]
+    }
+    # WHEN the batch runs in a Lambda with 0.6 s left and a 0.3 s margin
+    response = handler_of(slow, timeout_margin_ms=300)(event, FakeLambda(0.6))
+    # THEN the slow one was reported WorkerTimeout, the next one not started and listed for SQS
+    assert tokens.outcome(first).error == "WorkerTimeout"
+    assert failed_ids(response) == ["m-next"]
+    assert tokens.outcomes[second] == []
+    assert tokens.is_open(second)
+
+
+def test_system_exit_in_a_record_is_reported_then_re_raised(tokens: MemoryTokens) -> None:
+    def leave(payload: dict[str, Any]) -> None:
+        raise SystemExit(1)
+
+    token = tokens.issue()
+    with pytest.raises(SystemExit):
+        handler_of(leave)({"Records": [record("m-1", {"taskToken": token})]}, FakeLambda(5))
+    assert tokens.outcome(token).error == "SystemExit"

@@ -1,0 +1,68 @@
+"""Helpers shared by the callback tests (no tests here).
+
+Handlers get their own ``Clients`` (the endpoint's port changes per test) built on one shared
+boto3 session, with the Step Functions client created before the call: that is what a warm Lambda
+has, and it keeps timing-sensitive rows (watchdog, heartbeats) about the callbacks, not about
+loading botocore's models.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sfn_workers import task
+from sfn_workers._aws import Clients
+
+_session: Any = None
+
+
+class FakeLambda:
+    """The part of Lambda's context the callbacks read: the request id and the time left."""
+
+    aws_request_id = "req-1"
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def warm_clients() -> Clients:
+    """Fresh clients (for this test's endpoint) with the Step Functions one already created."""
+    global _session
+    import boto3
+
+    if _session is None:
+        _session = boto3.session.Session()
+    clients = Clients()
+    clients._session = _session  # share botocore's loaded models between tests
+    clients.get("stepfunctions")
+    return clients
+
+
+def handler_of(fn: Any, **options: Any) -> Any:
+    """``@task(...)`` over ``fn`` with offloading off unless given, and warm clients."""
+    options.setdefault("offload", False)
+    return task(clients=warm_clients(), **options)(fn)
+
+
+def callback_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("sfn-workers-")]
+
+
+def wait_for_no_callback_threads(timeout: float = 2.0) -> list[str]:
+    give_up = time.monotonic() + timeout
+    while callback_threads() and time.monotonic() < give_up:
+        time.sleep(0.01)
+    return callback_threads()
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > give_up:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
