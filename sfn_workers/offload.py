@@ -20,6 +20,8 @@ so the field that makes it large is not serialised a second time (:func:`field_t
 from __future__ import annotations
 
 import base64
+import contextvars
+import functools
 import hashlib
 import json
 import re
@@ -464,12 +466,10 @@ class S3Offload:
         return {"Bucket": self.bucket, "Key": key}
 
     def _write_many(self, clients: Clients, bodies: list[bytes], scope: str, names: list[str]) -> list[Pointer]:
-        if len(bodies) == 1:
-            return [self._write(clients, bodies[0], scope, names[0])]
-        from concurrent.futures import ThreadPoolExecutor  # only when several fields move
-
-        with ThreadPoolExecutor(max_workers=min(len(bodies), 8), thread_name_prefix="sfn-workers-offload") as pool:
-            return list(pool.map(lambda body, name: self._write(clients, body, scope, name), bodies, names))
+        jobs = [
+            functools.partial(self._write, clients, body, scope, name) for body, name in zip(bodies, names, strict=True)
+        ]
+        return _concurrently(jobs)
 
     def _write(self, clients: Clients, body: bytes, scope: str, what: str) -> Pointer:
         encoding = ENCODING_JSON
@@ -543,13 +543,7 @@ class S3Offload:
         for pointer in found.values():
             self._check(pointer)
         ids = list(found)
-        if len(ids) == 1:
-            values = [self._read(clients, found[ids[0]], nesting)]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(len(ids), 8), thread_name_prefix="sfn-workers-resolve") as pool:
-                values = list(pool.map(lambda i: self._read(clients, found[i], nesting), ids))
+        values = _concurrently([functools.partial(self._read, clients, found[i], nesting) for i in ids])
         self._emit([p.bytes for p in found.values()], "ResolvedBytes", "ResolvedPointers")
         return _replace(payload, dict(zip(ids, values, strict=True)))
 
@@ -672,6 +666,20 @@ def _replace(node: Any, values: dict[int, Any]) -> Any:
         replaced = [_replace(v, values) if isinstance(v, (dict, list)) else v for v in node]
         return replaced if any(a is not b for a, b in zip(replaced, node, strict=True)) else node
     return node
+
+
+def _concurrently(jobs: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the jobs (S3 calls, mostly waiting) on up to 8 threads; results in order, first error raised.
+
+    Each job runs in a copy of the caller's context, so that retries still see the task's deadline.
+    """
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    from concurrent.futures import ThreadPoolExecutor  # only when several objects move
+
+    contexts = [contextvars.copy_context() for _ in jobs]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 8), thread_name_prefix="sfn-workers-s3") as pool:
+        return list(pool.map(lambda ctx, job: ctx.run(job), contexts, jobs))
 
 
 def _is_aws_failure(exc: BaseException) -> bool:

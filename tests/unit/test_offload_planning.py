@@ -295,3 +295,19 @@ def test_bad_arguments_are_named() -> None:
 
 def test_keep_given_as_one_string_means_that_field() -> None:
     assert S3Offload(keep="orderId").keep == ("orderId",)
+
+
+def test_concurrent_s3_calls_still_see_the_running_task() -> None:
+    # GIVEN a running task (its context carries the deadline retries respect)
+    from sfn_workers.context import TaskContext, _current, current_context
+    from sfn_workers.offload import _concurrently
+
+    ctx = TaskContext(token=None, lambda_context=None, logger=None, deadline=None, execution="exec-9")
+    reset = _current.set(ctx)
+    try:
+        # WHEN several jobs run on worker threads
+        seen = _concurrently([current_context for _ in range(4)])
+    finally:
+        _current.reset(reset)
+    # THEN each of them saw it
+    assert seen == [ctx] * 4
