@@ -26,7 +26,7 @@ from .errors import StatesError
 from .history import History
 from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
 from .paths import JsonPath, PathError, compile_path, set_reference_path
-from .templates import UNDEFINED, compile_jsonata_template, compile_template, is_jsonata
+from .templates import UNDEFINED, compile_jsonata_template, compile_template, is_jsonata, jsonata_bindings
 from .tokens import TokenBroker, TokenTicket
 from .workers import Latch, submit
 
@@ -117,6 +117,7 @@ class _StateRun:
     token: str | None = None
     map_item: tuple[int, Any] | None = None
     texts: list[tuple[Any, str]] = field(default_factory=list)  # JSON text already made, by identity
+    assigned: dict[str, Any] | None = None  # variables this state assigned (for the StateExited event)
 
     def text(self, value: Any) -> str:
         """``value`` as JSON text, serialised once per state however many events show it."""
@@ -222,7 +223,8 @@ class Execution:
         try:
             if _size(in_text) > MAX_PAYLOAD_BYTES:
                 raise StatesError("States.DataLimitExceeded", "The execution input exceeds the maximum size")
-            output, prev = self._run_machine(self.definition.machine, self.input, self._root, prev, None)
+            # AWS records the first state's entry with previousEventId 0, not the ExecutionStarted id.
+            output, prev = self._run_machine(self.definition.machine, self.input, self._root, 0, None)
             self.history.add(
                 "ExecutionSucceeded", prev, {"output": _dumps(output), "outputDetails": {"truncated": False}}
             )
@@ -307,7 +309,7 @@ class Execution:
             caught = self._find_catcher(spec, err)
             if caught is None:
                 raise
-            return self._with_text(self._catch(run, caught, err, raw))
+            return self._exit(run, *self._catch(run, caught, err, raw))
         text = run.text(out)
         if _size(text) > MAX_PAYLOAD_BYTES:
             limit_err = StatesError(
@@ -318,24 +320,31 @@ class Execution:
             caught = self._find_catcher(spec, limit_err)
             if caught is None:
                 raise limit_err
-            return self._with_text(self._catch(run, caught, limit_err, raw))
-        if typ != "Fail":
-            prev = self.history.add(
-                typ + "StateExited",
-                run.prev,
-                {"name": spec.name, "output": text, "outputDetails": {"truncated": False}},
-            )
-        if typ == "Succeed" or spec.end:
-            return None, out, text, prev
+            return self._exit(run, *self._catch(run, caught, limit_err, raw))
+        return self._exit(run, None if typ == "Succeed" or spec.end else nxt, out, run.prev, text)
+
+    def _exit(
+        self, run: _StateRun, nxt: str | None, out: Any, prev: int, text: str | None = None
+    ) -> tuple[str | None, Any, str, int]:
+        """The StateExited event (also after a caught error, as AWS records it)."""
+        if text is None:
+            text = _dumps(out)
+            if _size(text) > MAX_PAYLOAD_BYTES:
+                raise StatesError("States.DataLimitExceeded", "The error output exceeds the maximum number of bytes")
+        details: dict[str, Any] = {"name": run.spec.name, "output": text, "outputDetails": {"truncated": False}}
+        if run.assigned is not None:
+            details["assignedVariables"] = {k: _dumps(v) for k, v in run.assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        prev = self.history.add(run.spec.type + "StateExited", run.prev, details)
         return nxt, out, text, prev
 
     @staticmethod
-    def _with_text(caught: tuple[str | None, Any, int]) -> tuple[str | None, Any, str, int]:
-        nxt, out, prev = caught
-        text = _dumps(out)
-        if _size(text) > MAX_PAYLOAD_BYTES:
-            raise StatesError("States.DataLimitExceeded", "The error output exceeds the maximum number of bytes")
-        return nxt, out, text, prev
+    def _store(run: _StateRun, assigned: Mapping[str, Any] | None) -> None:
+        """Make Assign's values visible (after the state's output is computed, as AWS orders it)."""
+        if assigned is None:
+            return
+        run.scope.vars.update(assigned)
+        run.assigned = {**(run.assigned or {}), **assigned}
 
     def _qualify(self, err: StatesError, run: _StateRun) -> None:
         if err.error in ("States.Runtime", "States.QueryEvaluationError") and not getattr(err, "qualified", False):
@@ -381,7 +390,7 @@ class Execution:
                 assigned = self._eval_jsonata(spec, "Catch.Assign", c.raw["Assign"], bindings)
             out = self._eval_jsonata(spec, "Catch.Output", c.raw["Output"], bindings) if "Output" in c.raw else err_out
             if "Assign" in c.raw:
-                run.scope.vars.update(assigned)
+                self._store(run, assigned)
         else:
             assigned = (
                 self._assign_jsonpath(run, c.raw["Assign"], err_out, raw, "Catch.Assign") if "Assign" in c.raw else None
@@ -394,7 +403,7 @@ class Execution:
                 except PathError as exc:
                     raise StatesError("States.Runtime", str(exc)) from exc
             if assigned:
-                run.scope.vars.update(assigned)
+                self._store(run, assigned)
         return c.next, out, run.prev
 
     # -- data flow helpers ------------------------------------------------------------------------
@@ -460,7 +469,7 @@ class Execution:
             states["errorOutput"] = error_output
         b = run.scope.visible()
         b["states"] = states
-        return b
+        return jsonata_bindings(b)
 
     def _eval_jsonata(self, spec: StateSpec, fld: str, value: Any, bindings: Mapping[str, Any]) -> Any:
         key = "jsonata:" + fld
@@ -492,7 +501,7 @@ class Execution:
             else:
                 out = result if default_output is UNDEFINED else default_output
             if assigned:
-                run.scope.vars.update(assigned)
+                self._store(run, assigned)
             return out
         if "ResultSelector" in body:
             result = self._template(run, "ResultSelector", body["ResultSelector"], result)
@@ -511,7 +520,7 @@ class Execution:
         if "OutputPath" in body:
             out = self._path(run, "OutputPath", out)
         if assigned:
-            run.scope.vars.update(assigned)
+            self._store(run, assigned)
         return out
 
     def _effective_input(self, run: _StateRun, raw: Any, params_field: str = "Parameters") -> Any:
@@ -649,7 +658,7 @@ class Execution:
     def _choice_out(self, run: _StateRun, value: Any, assigned: dict[str, Any] | None = None) -> Any:
         out = self._path(run, "OutputPath", value) if "OutputPath" in run.spec.raw else value
         if assigned:
-            run.scope.vars.update(assigned)
+            self._store(run, assigned)
         return out
 
     def _choice_tail(self, run: _StateRun, raw: Any, rule: Mapping[str, Any], bindings: Mapping[str, Any]) -> Any:
@@ -664,7 +673,7 @@ class Execution:
         else:
             out = raw
         if assigned:
-            run.scope.vars.update(assigned)
+            self._store(run, assigned)
         return out
 
     def _wait(self, run: _StateRun, raw: Any) -> tuple[str | None, Any]:
@@ -1068,7 +1077,7 @@ class Execution:
             item_run = _StateRun(spec, run.scope, run.entered, run.entered_id, run.prev, map_item=(index, value))
             if spec.jsonata:
                 b = self._jsonata_bindings(item_run, raw)
-                b["states"]["context"]["Map"] = {"Item": {"Index": index, "Value": value}}
+                b["states"] = jsonata_bindings({"s": {**b["states"], "context": self._context(item_run)}})["s"]
                 return self._eval_jsonata(spec, selector_field, body[selector_field], b)
             return self._template(item_run, selector_field, body[selector_field], doc)
 
@@ -1174,7 +1183,9 @@ class Execution:
                     "States.ExceedToleratedFailureThreshold",
                     f"The specified tolerated failure threshold was exceeded: {len(failures)} of {n} items failed",
                 )
-            raise StatesError(err.error, err.cause)
+            again = StatesError(err.error, err.cause)
+            again.qualified = getattr(err, "qualified", False)  # type: ignore[attr-defined]
+            raise again
         return results
 
     @staticmethod

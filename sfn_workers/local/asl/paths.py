@@ -57,15 +57,21 @@ class JsonPath:
         """The value this path selects in ``doc``; PathError if a definite path finds nothing."""
         if self.definite:
             cur = doc
-            for step in self.steps:
+            for k, step in enumerate(self.steps):
                 cur = _child(cur, step)
                 if cur is _MISSING:
-                    raise PathError(f"The JSONPath '{self.text}' could not be found in the input")
+                    raise PathError(self._missing_message(k))
             return cur
         values = [doc]
         for step in self.steps:
             values = _apply(values, step)
         return values
+
+    def _missing_message(self, k: int) -> str:
+        """Jayway JsonPath's wording, which AWS shows in States.Runtime causes."""
+        if k == len(self.steps) - 1:
+            return f"No results for path: {_normalized(self.steps)}"
+        return f"Missing property in path {_normalized(self.steps[: k + 1])}"
 
     def exists(self, doc: Any) -> bool:
         if not self.definite:
@@ -75,6 +81,10 @@ class JsonPath:
         except PathError:
             return False
         return True
+
+
+def _normalized(steps: tuple[_Step, ...]) -> str:
+    return "$" + "".join(f"['{s.arg}']" if s.kind == "name" else f"[{s.arg}]" for s in steps)
 
 
 def _child(cur: Any, step: _Step) -> Any:

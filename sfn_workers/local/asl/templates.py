@@ -17,7 +17,15 @@ from .errors import StatesError
 from .intrinsics import compile_intrinsic, is_intrinsic
 from .paths import JsonPath, PathError, compile_path
 
-__all__ = ["Resolver", "compile_jsonata_template", "compile_template", "evaluate_jsonata", "is_jsonata"]
+__all__ = [
+    "UNDEFINED",
+    "Resolver",
+    "compile_jsonata_template",
+    "compile_template",
+    "evaluate_jsonata",
+    "is_jsonata",
+    "jsonata_bindings",
+]
 
 Resolver = Callable[[JsonPath], Any]
 Template = Callable[[Resolver], Any]
@@ -90,6 +98,7 @@ def _parse_jsonata(expr: str) -> Any:
     import jsonata
 
     compiled = jsonata.Jsonata(expr)
+    compiled.set_output_convert_nulls(False)
     for name, fn in _AWS_FUNCTIONS.items():
         compiled.register_lambda(name, fn)
     return compiled
@@ -128,7 +137,7 @@ def _aws_uuid() -> str:
 
 
 def _aws_parse(text: Any) -> Any:
-    return json.loads(text)
+    return _to_jsonata(json.loads(text), _null())
 
 
 # The functions AWS adds to JSONata in Step Functions.
@@ -153,16 +162,53 @@ def evaluate_jsonata(text: str, bindings: Mapping[str, Any], field: str) -> Any:
         compiled = _parse_jsonata(expr)
     except Exception as exc:  # the library raises its own exception types
         raise StatesError("States.QueryEvaluationError", f"The JSONata expression '{expr}' is invalid: {exc}") from exc
-    # The parsed expression keeps per-evaluation state; one evaluator per thread stays safe.
     try:
-        result = compiled.evaluate(None, dict(bindings))
+        result = compiled.evaluate(None, bindings)
     except Exception as exc:
+        code = getattr(exc, "error", None)
+        message = f"{code}: {exc}" if isinstance(code, str) and code and not str(exc).startswith(code) else str(exc)
         raise StatesError(
             "States.QueryEvaluationError",
             f"The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. "
-            f"{exc}",
+            f"{message}",
         ) from exc
     return UNDEFINED if result is None else _plain(result)
+
+
+def _null() -> Any:
+    from jsonata.utils import Utils
+
+    return Utils.NULL_VALUE
+
+
+def jsonata_bindings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Variables for an evaluation, with JSON ``null`` made the library's null (Python None means undefined)."""
+    null = _null()
+    return {k: _to_jsonata(v, null) for k, v in values.items()}
+
+
+def _to_jsonata(v: Any, null: Any) -> Any:
+    if v is None:
+        return null
+    if isinstance(v, dict):
+        out = None
+        for k, x in v.items():
+            y = _to_jsonata(x, null)
+            if y is not x:
+                if out is None:
+                    out = dict(v)
+                out[k] = y
+        return v if out is None else out
+    if isinstance(v, list):
+        out_l = None
+        for i, x in enumerate(v):
+            y = _to_jsonata(x, null)
+            if y is not x:
+                if out_l is None:
+                    out_l = list(v)
+                out_l[i] = y
+        return v if out_l is None else out_l
+    return v
 
 
 class _Undefined:
@@ -174,9 +220,11 @@ UNDEFINED: Any = _Undefined()
 
 
 def _plain(v: Any) -> Any:
-    """jsonata-python returns its own sequence/number types; turn them into plain JSON values."""
+    """jsonata-python returns its own sequence/null/number types; turn them into plain JSON values."""
     if isinstance(v, bool) or v is None or isinstance(v, str):
         return v
+    if v is _null():
+        return None
     if isinstance(v, float):
         return int(v) if v.is_integer() and abs(v) < 2**53 else v
     if isinstance(v, int):
@@ -184,7 +232,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, Mapping):
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
+        return [_plain(x) for x in v if x is not None]
     if callable(v):
         return {}
     return json.loads(json.dumps(v, default=str))

@@ -413,7 +413,7 @@ def test_history_uses_aws_event_names_ids_and_the_listener_sees_each() -> None:
     ]
     assert seen == types
     assert [e["id"] for e in r.history] == list(range(1, 8))
-    assert all(e["previousEventId"] == e["id"] - 1 for e in r.history)
+    assert [e["previousEventId"] for e in r.history] == [0, 0, 2, 3, 4, 5, 6]  # as AWS records them
     assert r.history[1]["stateEnteredEventDetails"] == {
         "name": "S",
         "input": '{"a":1}',
@@ -441,3 +441,42 @@ def test_stop_aborts_a_waiting_execution() -> None:
     assert r.status == "ABORTED" and r.error == "Stopped"
     assert time.monotonic() - started < 3
     assert r.history[-1]["type"] == "ExecutionAborted"
+
+
+def test_a_caught_error_exits_the_state_with_the_catch_output() -> None:
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": task("f", Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "P"}], End=True),
+            "P": {"Type": "Pass", "End": True},
+        },
+    }
+    r = execute(definition, {}, Functions(f=raiser("E")))
+    types = [e["type"] for e in r.history]
+    assert types[types.index("LambdaFunctionFailed") + 1 :][:2] == ["TaskStateExited", "PassStateEntered"]
+    exited = events(r, "TaskStateExited")[0]["stateExitedEventDetails"]
+    assert json.loads(exited["output"])["e"]["Error"] == "E"
+
+
+def test_assigned_variables_appear_in_the_exit_event_as_json_text() -> None:
+    r = execute(one({"Type": "Pass", "Assign": {"x.$": "$.a", "y": [1]}}), {"a": "v"})
+    exited = events(r, "PassStateExited")[0]["stateExitedEventDetails"]
+    assert exited["assignedVariables"] == {"x": '"v"', "y": "[1]"}
+
+
+def test_jsonata_tells_null_from_undefined() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "A",
+        "States": {
+            "A": {
+                "Type": "Pass",
+                "Output": {"n": "{% $states.input.n %}", "arr": "{% [null, $states.input.n] %}"},
+                "End": True,
+            }
+        },
+    }
+    assert execute(definition, {"n": None}).output == {"n": None, "arr": [None, None]}
+    missing = execute({**definition}, {})
+    assert missing.status == "FAILED" and missing.error == "States.QueryEvaluationError"
+    assert "returned nothing (undefined)" in (missing.cause or "")
