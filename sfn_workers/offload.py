@@ -369,8 +369,9 @@ class S3Offload:
             )
         )
         if not self.pointer_bytes <= self.threshold_bytes <= STATES_PAYLOAD_LIMIT:
+            source = "threshold_bytes" if threshold_bytes is not None else ENV_THRESHOLD_BYTES
             raise ConfigurationError(
-                f"threshold_bytes={self.threshold_bytes} must be between {self.pointer_bytes} (a pointer's "
+                f"{source}={self.threshold_bytes} must be between {self.pointer_bytes} (a pointer's "
                 f"size with this bucket and prefix) and {STATES_PAYLOAD_LIMIT} (the Step Functions payload limit)"
             )
         self._logger: Any = None

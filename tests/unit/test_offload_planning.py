@@ -270,6 +270,8 @@ def test_settings_come_from_the_environment_when_not_given(monkeypatch: pytest.M
         ("SFN_WORKERS_PREFIX", "a/../b"),
         ("SFN_WORKERS_THRESHOLD_BYTES", "lots"),
         ("SFN_WORKERS_THRESHOLD_BYTES", "-5"),
+        ("SFN_WORKERS_THRESHOLD_BYTES", "100"),  # smaller than a pointer
+        ("SFN_WORKERS_THRESHOLD_BYTES", "300000"),  # over the Step Functions limit
     ],
 )
 def test_a_bad_variable_fails_at_decoration_naming_it(
