@@ -22,6 +22,7 @@ from typing import Any
 from .choice import parse_timestamp
 from .clock import Clock
 from .definition import Catcher, Definition, Machine, Retrier, StateSpec
+from .distributed import is_distributed, run_distributed_map
 from .errors import StatesError
 from .history import History
 from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
@@ -1039,6 +1040,8 @@ class Execution:
         spec = run.spec
         body = spec.raw
         assert spec.processor is not None
+        if is_distributed(body):  # ItemReader / ItemBatcher / ResultWriter: child executions (distributed.py)
+            return run_distributed_map(self, run, raw)
         if spec.jsonata:
             if "Items" in body:
                 items = self._jsonata_value(run, "Items", raw)
