@@ -54,9 +54,9 @@ class Clients:
         if self._session is None:
             self._session = boto3.session.Session()
 
-        # sfn-workers retries its own calls (jittered, inside the Lambda's deadline), so botocore's
-        # retries stay at the SDK's standard mode with few attempts to avoid multiplying layers.
-        config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30)
+        # sfn-workers retries its own calls (jittered, inside the Lambda's deadline), so botocore
+        # adds at most one retry of its own (2 requests per API call) rather than multiplying layers.
+        config = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=5, read_timeout=30)
         if service == "stepfunctions":
             # The SendTask* calls are retried by callbacks.py alone, inside the Lambda's remaining
             # time: botocore's own backoff (up to seconds per retry) knows no deadline, and the
