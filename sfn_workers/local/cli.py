@@ -129,6 +129,11 @@ def _inside_maps(definition: Mapping[str, Any]) -> set[str]:
     return inner
 
 
+# Failure events that are not a state's own: the execution's, a Map iteration's, and the
+# Parallel/Map summary events (whose previousEventId is not in their own branch).
+_NOT_A_STATE_FAILURE = ("Execution", "MapIteration", "ParallelState", "MapState")
+
+
 class Progress:
     """A history listener that prints one line per state entered and left, and a bar per Map.
 
@@ -186,7 +191,7 @@ class Progress:
             before = event.get("previousEventId", 0)
             if self._failed_event.get(before) and previous not in self.hidden:
                 self._print(f"{self._at(event)}  ↻ {previous}  retry after {self._failed_event[before]}")
-        elif kind.endswith(("Failed", "TimedOut")) and not kind.startswith(("Execution", "MapIteration")):
+        elif kind.endswith(("Failed", "TimedOut")) and not kind.startswith(_NOT_A_STATE_FAILURE):
             details: Mapping[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             error = details.get("error") or kind
             self._failed_event[event["id"]] = str(error)
@@ -265,6 +270,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         summary += f" ({_duration(virtual)} of execution time)"
     err.write(summary + "\n")
     if result.status != "SUCCEEDED":
+        from sfn_workers.local.graph import trace
+
+        where = trace(result.history).failed_state
+        err.write(f"failed in state: {where}\n" if where else "")
         err.write(f"error: {result.error}\ncause: {result.cause}\n")
     else:
         out.write(json.dumps(result.output, indent=2, ensure_ascii=False) + "\n")

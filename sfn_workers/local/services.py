@@ -235,6 +235,8 @@ class SqsDelivery:
                 if not messages:
                     break
                 self._deliver(messages)
+                if len(messages) < self.mapping.batch_size:
+                    break  # the queue is drained: wait for the next send (or the idle poll)
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -449,7 +451,7 @@ class Services:
         return params
 
     def _call(self, boto_name: str, method: str, params: Mapping[str, Any], prefix: str) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+        from botocore.exceptions import ClientError, ParamValidationError
 
         try:
             client = self.client(boto_name)
@@ -469,8 +471,8 @@ class Services:
             message = dict(answer.get("Error") or {}).get("Message") or str(exc)
             cause = f"{message} (Service: {prefix}, Status Code: {status}, Request ID: {request_id})"
             raise _task_error(error_name_for(prefix, exc), cause) from exc
-        except BotoCoreError as exc:
-            raise _task_error("States.TaskFailed", f"{prefix} {method}: {exc}") from exc
+        except Exception as exc:  # botocore errors, an unparsable answer (the emulator's 500), a dropped connection
+            raise _task_error("States.TaskFailed", f"{prefix} {method} failed on the emulator: {exc}") from exc
 
     def _delivery_for(self, params: Mapping[str, Any]) -> SqsDelivery | None:
         queue = str(params.get("QueueUrl", "")).rstrip("/").rsplit("/", 1)[-1]
