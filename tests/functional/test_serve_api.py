@@ -414,3 +414,37 @@ def test_bad_requests_never_crash_the_endpoint(server: Any, sfn: Any) -> None:
 
     # AND the endpoint still serves
     assert "stateMachines" in sfn.list_state_machines()
+
+
+def test_graceful_shutdown_aborts_running_executions_and_stops_listening() -> None:
+    import boto3
+    from botocore.config import Config
+
+    from sfn_workers.local.service import start_server
+
+    # GIVEN a second server with an execution in a long Wait
+    srv = start_server(None, port=0)
+    client = boto3.client(
+        "stepfunctions",
+        endpoint_url=srv.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+    )
+    machine = client.create_state_machine(name="slow", definition=SLOW, roleArn=ROLE)["stateMachineArn"]
+    arn = client.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    url = srv.url
+
+    # WHEN it shuts down
+    started = time.monotonic()
+    srv.close(grace=5)
+
+    # THEN the execution was aborted cleanly (not left RUNNING), quickly, and the port is closed
+    assert time.monotonic() - started < 5
+    described = srv.service.describe_execution({"executionArn": arn})
+    assert described["status"] == "ABORTED"
+    assert srv.service.history(arn)[-1]["type"] == "ExecutionAborted"
+    parsed = urlparse(url)
+    with pytest.raises(OSError):
+        http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2).request("POST", "/", body=b"{}")
