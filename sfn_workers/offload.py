@@ -387,45 +387,40 @@ class S3Offload:
     def offload(self, output: Output, clients: Clients, scope: str) -> Output:
         """``output`` with large parts replaced by pointers, at most ``threshold_bytes`` in size."""
         text = output.text
-        total = utf8_len(text)
-        if total <= self.threshold_bytes and not self.always:
-            return output  # the hot path: one length check, no client, no copy
+        # UTF-8 bytes are at least the characters: a text of more characters than the threshold is
+        # over it without being encoded, and one of fewer is cheap to measure.
+        if not self.always and len(text) <= self.threshold_bytes and utf8_len(text) <= self.threshold_bytes:
+            return output  # the hot path: a length check, no client, no copy
         value = output.value
-        texts: list[str] | None = None
-        if isinstance(value, dict) and value:
-            texts = field_texts(value, text)
-            if texts is None:  # keys that are not strings: let json decide what they become
-                value = json.loads(text)
-                texts = [json_text(v) for v in value.values()]
-            names = list(value)
-            plan = plan_offload(
-                total,
-                [(name, utf8_len(t)) for name, t in zip(names, texts, strict=True)],
-                self._keep,
-                self.threshold_bytes,
-                self.pointer_bytes,
-                self.always,
-            )
-        else:
-            plan = plan_offload(total, [], self._keep, self.threshold_bytes, self.pointer_bytes, self.always)
+        if not (isinstance(value, dict) and value):
+            body = text.encode("utf-8")
+            plan = plan_offload(len(body), [], self._keep, self.threshold_bytes, self.pointer_bytes, self.always)
+            if plan == INLINE:
+                return output
+            self._need_bucket(len(body))
+            pointer = self._write(clients, body, _safe_scope(scope), "(whole output)")
+            self._count_written([pointer])
+            return Output.of(pointer.to_json())
+        texts = field_texts(value, text)
+        if texts is None:  # keys that are not strings: let json decide what they become
+            value = json.loads(text)
+            texts = [json_text(v) for v in value.values()]
+        names = list(value)
+        # Each field is encoded once: its length is its size, and the bytes are what is uploaded.
+        bodies = [t.encode("utf-8") for t in texts]
+        total = 1 + sum(utf8_len(json_text(name)) + 2 + len(b) for name, b in zip(names, bodies, strict=True))
+        sizes = [(name, len(b)) for name, b in zip(names, bodies, strict=True)]
+        plan = plan_offload(total, sizes, self._keep, self.threshold_bytes, self.pointer_bytes, self.always)
         if plan == INLINE:
             return output
-        if self.bucket is None:
-            if self.always:
-                why = "always=True offloads every output"
-            else:
-                why = f"the output is {total} bytes, over threshold_bytes={self.threshold_bytes}"
-            raise OffloadError(
-                f"{why}, but no bucket is configured ({ENV_BUCKET} is unset): set it or pass S3Offload(bucket=...)"
-            )
+        self._need_bucket(total)
         safe_scope = _safe_scope(scope)
-        if plan.whole or texts is None:
+        if plan.whole:
             pointer = self._write(clients, text.encode("utf-8"), safe_scope, "(whole output)")
             self._count_written([pointer])
             return Output.of(pointer.to_json())
-        bodies = [texts[i].encode("utf-8") for i in plan.fields]
-        field_names = [names[i] for i in plan.fields]
-        pointers = self._write_many(clients, bodies, safe_scope, field_names)
+        moved = [bodies[i] for i in plan.fields]
+        pointers = self._write_many(clients, moved, safe_scope, [names[i] for i in plan.fields])
         replaced = dict(zip(plan.fields, pointers, strict=True))
         new_value: dict[str, Any] = {}
         parts: list[str] = []
@@ -440,6 +435,17 @@ class S3Offload:
         self._count_written(pointers)
         # The new text is spliced from pieces already made: exactly json_text(new_value).
         return Output(new_value, "{" + ",".join(parts) + "}")
+
+    def _need_bucket(self, total: int) -> None:
+        if self.bucket is not None:
+            return
+        if self.always:
+            why = "always=True offloads every output"
+        else:
+            why = f"the output is {total} bytes, over threshold_bytes={self.threshold_bytes}"
+        raise OffloadError(
+            f"{why}, but no bucket is configured ({ENV_BUCKET} is unset): set it or pass S3Offload(bucket=...)"
+        )
 
     def write_items(
         self, items: Iterable[Any], clients: Clients | None = None, scope: str | None = None
