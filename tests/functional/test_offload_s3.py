@@ -181,6 +181,16 @@ def test_several_large_fields_move_and_resolve_together(s3: Any) -> None:
     assert offload.resolve({"wrapped": [out.value]}, Clients()) == {"wrapped": [doc]}
 
 
+def test_keys_that_are_not_strings_arrive_as_json_makes_them(s3: Any) -> None:
+    # GIVEN an output keyed by integers (JSON turns keys into strings)
+    doc = {1: "x" * 10_000, 2: "small"}
+    offload = S3Offload(bucket=BUCKET, threshold_bytes=4096)
+    out = offload.offload(Output.of(doc), Clients(), "exec-keys")
+    # THEN the large field moved and the next task sees what Step Functions would carry
+    assert out.text == json_text(out.value) and utf8_len(out.text) <= 4096
+    assert offload.resolve(json.loads(out.text), Clients()) == {"1": "x" * 10_000, "2": "small"}
+
+
 def test_always_sends_everything_but_the_kept_fields_to_s3(s3: Any) -> None:
     doc = {"orderId": "o-1", "card": {"last4": "4242"}, "status": "ok"}
     offload = S3Offload(bucket=BUCKET, keep=["orderId"], always=True)

@@ -313,3 +313,16 @@ def test_concurrent_s3_calls_still_see_the_running_task() -> None:
         _current.reset(reset)
     # THEN each of them saw it
     assert seen == [ctx] * 4
+
+
+def test_a_task_without_a_bucket_fails_a_large_output_with_offload_error() -> None:
+    # GIVEN a handler with default offloading and no SFN_WORKERS_BUCKET
+    from sfn_workers import task
+
+    @task(clients=Clients())
+    def handler(payload: dict[str, int]) -> dict[str, str]:
+        return {"report": "x" * 70_000}
+
+    # THEN the state sees OffloadError naming the missing variable, not a DataLimitExceeded later
+    with pytest.raises(OffloadError, match="SFN_WORKERS_BUCKET is unset"):
+        handler({}, None)
