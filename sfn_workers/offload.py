@@ -23,6 +23,7 @@ import base64
 import contextvars
 import functools
 import hashlib
+import itertools
 import json
 import re
 import uuid
@@ -111,7 +112,7 @@ def _weight(value: Any, depth: int = 2) -> int:
             return 2
         if depth == 0:
             return 16 * len(value)
-        sample = list(value.values())[:3] if isinstance(value, dict) else value[:3]
+        sample = list(itertools.islice(value.values(), 3)) if isinstance(value, dict) else value[:3]
         per_item = sum(_weight(v, depth - 1) for v in sample) / len(sample)
         return int(len(value) * (per_item + 1))
     return 8
