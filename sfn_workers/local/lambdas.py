@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import heapq
 import importlib
 import json
 import os
@@ -140,6 +142,72 @@ def runtime_environment(fn: Function) -> dict[str, str]:
     return env
 
 
+# -- timeouts ------------------------------------------------------------------------------------
+
+
+class _Interrupted(BaseException):
+    """Raised inside a handler whose time is up (a BaseException: ``except Exception`` won't eat it)."""
+
+
+class _Watchdog:
+    """One thread that interrupts handlers running past their deadline.
+
+    It raises :class:`_Interrupted` in the handler's thread (``PyThreadState_SetAsyncExc``), which
+    Python delivers at the handler's next bytecode: a handler blocked in a C call (a sleep, a
+    socket read) stops when that call returns. Lambda would kill it outright; the outcome the
+    state sees is the same.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._calls: dict[int, tuple[int, bool]] = {}  # ticket -> (thread id, fired)
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float) -> int:
+        with self._cond:
+            self._seq += 1
+            ticket = self._seq
+            self._calls[ticket] = (threading.get_ident(), False)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, ticket))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lambda-watchdog", daemon=True)
+                self._thread.start()
+            if self._heap[0][1] == ticket:
+                self._cond.notify()
+            return ticket
+
+    def cancel(self, ticket: int) -> bool:
+        """Stop watching; True when the deadline had passed (an interruption may be pending: cleared)."""
+        with self._cond:
+            thread_id, fired = self._calls.pop(ticket, (0, False))
+            if fired:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+            return fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._calls:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, ticket = self._heap[0]
+                now = time.monotonic()
+                if deadline > now:
+                    self._cond.wait(deadline - now)
+                    continue
+                heapq.heappop(self._heap)
+                thread_id, _ = self._calls[ticket]
+                self._calls[ticket] = (thread_id, True)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(_Interrupted))
+
+
+_watchdog = _Watchdog()
+
+
 # -- importing handlers --------------------------------------------------------------------------
 
 _import_lock = threading.RLock()
@@ -235,6 +303,8 @@ class PythonFunction(LocalFunction):
         self._handler = handler
         self._key = f"{function.logical_id}@{function.code_uri}:{function.handler}:{id(self)}"
         self._lock = threading.Lock()
+        # One log stream per sandbox, as Lambda names them.
+        self._log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
 
     def handler(self) -> Handler:
         """The handler, imported on first use (a failed import is retried next call, as Lambda does)."""
@@ -245,55 +315,53 @@ class PythonFunction(LocalFunction):
         return self._handler
 
     def context(self, timeout: float) -> LambdaContext:
-        request_id = str(uuid.uuid4())
-        today = datetime.now(UTC).strftime("%Y/%m/%d")
         return LambdaContext(
             function_name=self.name,
             function_version="$LATEST",
             invoked_function_arn=self.arn,
             memory_limit_in_mb=self.function.memory_size,
-            aws_request_id=request_id,
+            aws_request_id=str(uuid.uuid4()),
             log_group_name=f"/aws/lambda/{self.name}",
-            log_stream_name=f"{today}/[$LATEST]{uuid.uuid4().hex}",
+            log_stream_name=self._log_stream,
             deadline=time.monotonic() + timeout,
         )
 
     def invoke(self, payload: Any, *, state_timeout: float | None = None) -> Any:
         handler = self.handler()
         timeout = float(self.timeout or 900.0)
-        wait = timeout if state_timeout is None else min(timeout, float(state_timeout))
+        limit = timeout if state_timeout is None else min(timeout, float(state_timeout))
         event = json.loads(json.dumps(payload))
         context = self.context(timeout)
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
-
-        def call() -> None:
-            try:
-                with _environment.applied(self.environment):
-                    outcome["result"] = handler(event, context)
-            except BaseException as exc:
-                outcome["error"] = exc
-            finally:
-                done.set()
-
-        worker = threading.Thread(target=call, name=f"lambda:{self.name}", daemon=True)
-        worker.start()
-        if not done.wait(wait):
-            if wait < timeout:
+        # The handler runs in the calling thread (a thread per call costs more than a small
+        # handler); the watchdog interrupts it when the time is up.
+        overran = False
+        ticket = 0
+        try:
+            with _environment.applied(self.environment):
+                ticket = _watchdog.watch(limit)
+                try:
+                    result = handler(event, context)
+                finally:
+                    overran = _watchdog.cancel(ticket)
+        except _Interrupted:
+            _watchdog.cancel(ticket)  # in case it landed before the cancel above
+            overran = True
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise _lambda_error("Runtime.ExitError", f"RequestId: {context.aws_request_id} Error: exited") from exc
+        except Exception as exc:
+            if not overran:  # else: the handler turned the interruption into an error of its own
+                raise lambda_error(exc) from exc
+        if overran:
+            if limit < timeout:
                 from sfn_workers.local.asl import TaskError
 
-                raise TaskError("States.Timeout", f"the Task's TimeoutSeconds ({wait:g} s) passed")
+                raise TaskError("States.Timeout", f"the Task's TimeoutSeconds ({limit:g} s) passed")
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             raise _lambda_error(
                 "Sandbox.Timedout", f"{stamp} {context.aws_request_id} Task timed out after {timeout:.2f} seconds"
             )
-        if "error" in outcome:
-            error = outcome["error"]
-            if isinstance(error, SystemExit | KeyboardInterrupt):
-                raise _lambda_error("Runtime.ExitError", f"RequestId: {context.aws_request_id} Error: exited")
-            raise lambda_error(error) from error
         try:
-            return json.loads(json.dumps(outcome.get("result")))
+            return json.loads(json.dumps(result))
         except (TypeError, ValueError) as exc:
             raise _lambda_error("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
 
