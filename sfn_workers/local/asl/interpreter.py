@@ -29,7 +29,7 @@ from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
 from .paths import JsonPath, PathError, compile_path, set_reference_path
 from .templates import UNDEFINED, compile_jsonata_template, compile_template, is_jsonata, jsonata_bindings
 from .tokens import TokenBroker, TokenTicket
-from .workers import Latch, submit
+from .workers import WorkerGroup, before_blocking
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Execution", "ExecutionResult"]
 
@@ -268,6 +268,7 @@ class Execution:
         if seconds <= 0:
             self._check(scope)
             return
+        before_blocking()
         limit = seconds
         if self._deadline is not None:
             limit = min(limit, max(0.0, (self._deadline - self.clock.now()).total_seconds()))
@@ -933,6 +934,7 @@ class Execution:
         scope = run.scope
         seen = ticket.heartbeats
         beat_at = self.clock.now()
+        before_blocking()
         wait_fn = getattr(self.clock, "wait", None)
         while True:
             now = self.clock.now()
@@ -1154,30 +1156,14 @@ class Execution:
         if workers <= 1 or n <= 1:
             worker()
         else:
-            count = min(workers, n)
-            latch = Latch(count)
-            hold = getattr(self.clock, "hold", None)
-            for _ in range(count):
-                # Registered with the clock here, before the thread exists: no instant without it.
-                h = hold() if hold is not None else None
-
-                def job(h: Any = h) -> None:
-                    try:
-                        if h is None:
-                            worker()
-                        else:
-                            with h():
-                                worker()
-                    finally:
-                        latch.count_down()
-
-                submit(job)
-            idle = getattr(self.clock, "idle", None)
-            if idle is not None:
-                with idle():
-                    latch.wait()
-            else:
-                latch.wait()
+            pool = WorkerGroup(
+                min(workers, n),
+                worker,
+                lambda: next_index[0] < n and not group.is_cancelled(),
+                lambda: next_index[0],
+                getattr(self.clock, "hold", None),
+            )
+            pool.run(eager=not is_map, idle=getattr(self.clock, "idle", None))
         self._check(parent)
         if failures and not self._tolerated(len(failures), n, tolerance):
             _k, err = min(failures, key=lambda f: f[0]) if tolerance is None else failures[0]

@@ -480,3 +480,18 @@ def test_jsonata_tells_null_from_undefined() -> None:
     missing = execute({**definition}, {})
     assert missing.status == "FAILED" and missing.error == "States.QueryEvaluationError"
     assert "returned nothing (undefined)" in (missing.cause or "")
+
+
+def test_unbounded_map_overlaps_waits_forty_at_a_time_like_aws_inline_map() -> None:
+    r = execute(_map(0, {"Type": "Wait", "Seconds": 60}), list(range(100)), clock=VirtualClock(T0))
+    assert r.stop - r.start == timedelta(seconds=180)  # ceil(100 / 40) rounds
+
+
+def test_nested_maps_overlap_their_waits() -> None:
+    inner = {
+        "Type": "Map",
+        "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}},
+    }
+    r = execute(_map(0, inner), [[1, 2, 3]] * 3, clock=VirtualClock(T0))
+    assert r.status == "SUCCEEDED"
+    assert r.stop - r.start == timedelta(seconds=60)
