@@ -36,7 +36,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q
 
 ## Benchmarks (not part of `make test`); results go to bench/README.md.
-bench: bench-coldstart bench-retry bench-offload
+bench: bench-coldstart bench-retry bench-offload bench-callbacks
 
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
@@ -48,6 +48,10 @@ bench-offload: $(STAMP)
 ## Retry storms, simulated (about 1.5 min on one core; `--quick` for a few seconds).
 bench-retry: $(STAMP)
 	$(PY) bench/retry_storm.py --write
+
+## Callback overhead, delivery under throttling, watchdog timing, on the local SendTask* endpoint (~1 min).
+bench-callbacks: $(STAMP)
+	$(PY) bench/callbacks.py --write
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -58,7 +58,7 @@ __all__ = ["Delivery", "run_callback", "run_sqs_batch"]
 #: Send* retries stop this long before the Lambda's end, leaving time to return or raise.
 END_RESERVE_S = 0.05
 #: Calls in all (the first included) for SendTaskSuccess/Failure; the deadline usually ends it first.
-SEND_ATTEMPTS = 8
+SEND_ATTEMPTS = 10
 #: Calls in all for one heartbeat: a missed heartbeat is not fatal, the next one follows.
 HEARTBEAT_ATTEMPTS = 3
 #: Full-jitter scale and cap for Send* retries (seconds): U(0, min(cap, base * 2**n)).

@@ -325,6 +325,9 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body
+    # until the client's delayed ACK (~40 ms per call on Linux).
+    disable_nagle_algorithm = True
     server: _Server
     timeout = 30  # an idle keep-alive connection is closed after this many seconds
 

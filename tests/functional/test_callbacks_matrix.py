@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from sfn_workers import CallbackDeliveryError, S3Offload, TaskContext, TaskFailure
+from sfn_workers.callbacks import SEND_ATTEMPTS
 from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from tests.functional.test_callbacks_support import (
@@ -222,7 +223,7 @@ def test_send_500_on_every_try_raises_callback_delivery_error_within_the_lambda_
     assert token not in str(raised.value)
     # retried, and given up before the Lambda's end
     sends = [c for c in sfn_endpoint.calls if c.action.startswith("SendTask")]
-    assert 2 <= len(sends) <= 8
+    assert 2 <= len(sends) <= SEND_ATTEMPTS
     assert context.get_remaining_time_in_millis() > 0
     assert tokens.outcomes[token] == []
     assert tokens.is_open(token)
