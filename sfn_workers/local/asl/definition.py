@@ -8,6 +8,7 @@ are compiled here; payload templates are compiled lazily by the evaluation layer
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from .choice import compile_rule
 from .errors import DefinitionError
 from .intrinsics import compile_intrinsic, is_intrinsic
 from .paths import PathError, compile_path
+from .templates import jsonata_syntax_error
 
 __all__ = ["Catcher", "Definition", "DefinitionError", "Machine", "Retrier", "StateSpec", "parse_definition"]
 
@@ -183,6 +185,10 @@ def _state(name: str, body: Any, parent_ql: str) -> StateSpec:
     spec = StateSpec(name, typ, body, ql, nxt, end is True)
     if ql == "JSONPath":
         _check_paths(name, body)
+    else:
+        _check_jsonata(name, "", body)
+    if "Assign" in body:
+        _check_assign(name, "Assign", body["Assign"], ql)
     if typ in ("Task", "Parallel", "Map"):
         spec.retry = tuple(_retrier(name, i, r) for i, r in enumerate(_list(name, body, "Retry")))
         spec.catch = tuple(_catcher(name, i, c, ql) for i, c in enumerate(_list(name, body, "Catch")))
@@ -233,6 +239,39 @@ def _check_template(name: str, where: str, value: Any) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_template(name, f"{where}[{i}]", v)
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_EVALUATED = frozenset(["Result", "ItemProcessor", "Iterator", "Branches", "Retry", "Comment"])
+
+
+def _check_assign(name: str, where: str, assign: Any, ql: str) -> None:
+    """Variable names are identifiers; ``states`` is reserved (it is JSONata's ``$states``)."""
+    if not isinstance(assign, Mapping):
+        raise _fail(name, where, "must be an object")
+    for key in assign:
+        var = key[:-2] if ql == "JSONPath" and key.endswith(".$") else key
+        if not _VAR_NAME.fullmatch(var) or var == "states":
+            raise _fail(name, f"{where}.{key}", f"'{var}' is not a valid variable name")
+    if ql == "JSONPath":
+        _check_template(name, where, assign)
+
+
+def _check_jsonata(name: str, where: str, value: Any) -> None:
+    """Every ``{% ... %}`` string must parse, so a typo is reported before the execution starts."""
+    if isinstance(value, str):
+        if value.startswith("{%") and value.endswith("%}") and len(value) >= 4:
+            err = jsonata_syntax_error(value[2:-2].strip())
+            if err is not None:
+                raise _fail(name, where or "(state)", f"holds an invalid JSONata expression: {err}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if where == "" and k in _NOT_EVALUATED:
+                continue
+            _check_jsonata(name, f"{where}.{k}" if where else str(k), v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_jsonata(name, f"{where}[{i}]", v)
 
 
 _ERROR_FIELDS = ("IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds")
@@ -288,6 +327,8 @@ def _catcher(name: str, i: int, raw: Any, ql: str) -> Catcher:
             raise _fail(name, f"{where}.ResultPath", f"is not a valid path: {exc}") from exc
         if not p.is_reference or p.root != "$":
             raise _fail(name, f"{where}.ResultPath", "must be a reference path")
+    if "Assign" in raw:
+        _check_assign(name, f"{where}.Assign", raw["Assign"], ql)
     return Catcher(_error_equals(name, where, raw), nxt, rp, "ResultPath" in raw, raw)
 
 

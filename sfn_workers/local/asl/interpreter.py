@@ -118,7 +118,7 @@ class _StateRun:
     token: str | None = None
     map_item: tuple[int, Any] | None = None
     texts: list[tuple[Any, str]] = field(default_factory=list)  # JSON text already made, by identity
-    assigned: dict[str, Any] | None = None  # variables this state assigned (for the StateExited event)
+    assigned: dict[str, str] | None = None  # variables this state assigned, as JSON text (StateExited event)
 
     def text(self, value: Any) -> str:
         """``value`` as JSON text, serialised once per state however many events show it."""
@@ -335,7 +335,7 @@ class Execution:
                 raise StatesError("States.DataLimitExceeded", "The error output exceeds the maximum number of bytes")
         details: dict[str, Any] = {"name": run.spec.name, "output": text, "outputDetails": {"truncated": False}}
         if run.assigned is not None:
-            details["assignedVariables"] = {k: _dumps(v) for k, v in run.assigned.items()}
+            details["assignedVariables"] = dict(run.assigned)
             details["assignedVariablesDetails"] = {"truncated": False}
         prev = self.history.add(run.spec.type + "StateExited", run.prev, details)
         return nxt, out, text, prev
@@ -345,8 +345,15 @@ class Execution:
         """Make Assign's values visible (after the state's output is computed, as AWS orders it)."""
         if assigned is None:
             return
+        texts = {k: _dumps(v) for k, v in assigned.items()}
+        if sum(_size(t) for t in texts.values()) > MAX_PAYLOAD_BYTES:
+            raise StatesError(
+                "States.DataLimitExceeded",
+                f"The state '{run.spec.name}' assigned variables whose combined size exceeds the maximum number "
+                "of bytes service limit.",
+            )
         run.scope.vars.update(assigned)
-        run.assigned = {**(run.assigned or {}), **assigned}
+        run.assigned = {**(run.assigned or {}), **texts}
 
     def _qualify(self, err: StatesError, run: _StateRun) -> None:
         if err.error in ("States.Runtime", "States.QueryEvaluationError") and not getattr(err, "qualified", False):

@@ -104,6 +104,16 @@ def _parse_jsonata(expr: str) -> Any:
     return compiled
 
 
+def jsonata_syntax_error(expr: str) -> str | None:
+    """Why ``expr`` does not parse as JSONata, or None when it does."""
+    try:
+        _parse_jsonata(expr)
+    except Exception as exc:  # the library raises its own exception types
+        code = getattr(exc, "error", None)
+        return f"{code}: {exc}" if isinstance(code, str) and not str(exc).startswith(code) else str(exc)
+    return None
+
+
 def _aws_partition(array: Any, size: Any) -> Any:
     from .intrinsics import _array_partition
 

@@ -109,6 +109,24 @@ def machine(states: dict[str, Any], **top: Any) -> dict[str, Any]:
         ),
         (machine({"A": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}}), "state 'A': 'Error' and 'ErrorPath'"),
         (machine({"A": {"Type": "Succeed", "Next": "A"}}), "state 'A': a Succeed state has no 'Next'"),
+        (machine({"A": {"Type": "Pass", "Assign": {"1x": 1}, "End": True}}), "state 'A': field 'Assign.1x'"),
+        (
+            machine({"A": {"Type": "Pass", "Assign": {"states": 1}, "End": True}}, QueryLanguage="JSONata"),
+            "state 'A': field 'Assign.states'",
+        ),
+        (
+            machine(
+                {"A": {"Type": "Pass", "Output": {"x": "{% $states.input. %}"}, "End": True}}, QueryLanguage="JSONata"
+            ),
+            "state 'A': field 'Output.x' holds an invalid JSONata expression",
+        ),
+        (
+            machine(
+                {"A": {"Type": "Choice", "Choices": [{"Condition": "{% ( %}", "Next": "A"}], "Default": "A"}},
+                QueryLanguage="JSONata",
+            ),
+            "state 'A': field 'Choices[0].Condition' holds an invalid JSONata expression",
+        ),
     ],
 )
 def test_invalid_definitions_name_state_and_field(definition: dict[str, Any], message: str) -> None:

@@ -495,3 +495,10 @@ def test_nested_maps_overlap_their_waits() -> None:
     r = execute(_map(0, inner), [[1, 2, 3]] * 3, clock=VirtualClock(T0))
     assert r.status == "SUCCEEDED"
     assert r.stop - r.start == timedelta(seconds=60)
+
+
+def test_assigning_more_than_256_kib_is_data_limit_exceeded() -> None:
+    r = execute(one({"Type": "Pass", "Assign": {"big.$": "$.text"}}), {"text": "x" * 200_000, "more": 1})
+    assert r.status == "SUCCEEDED"
+    r = execute(one({"Type": "Pass", "Assign": {"a.$": "$.text", "b.$": "$.text"}}), {"text": "x" * 200_000})
+    assert r.status == "FAILED" and r.error == "States.DataLimitExceeded"
