@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sfn_workers import TaskContext, WorkerTimeout
-from sfn_workers.local.sfn_endpoint import MemoryTokens, SfnEndpoint
+from sfn_workers import CallbackDeliveryError, TaskContext, WorkerTimeout
+from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from tests.functional.test_callbacks_support import (
     FakeLambda,
     callback_threads,
@@ -237,3 +237,21 @@ def test_ctx_heartbeat_after_the_watchdog_fired_raises_worker_timeout(tokens: Me
     assert tokens.outcome(token).error == "WorkerTimeout"
     assert len(raised) == 1
     assert tokens.heartbeats[token] == 0
+
+
+def test_watchdog_report_undeliverable_makes_the_handler_raise_once_the_function_returns(
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint
+) -> None:
+    # GIVEN Step Functions answering 500 to everything, and a function outliving the watchdog
+    sfn_endpoint.inject("*", Fault.internal_failure(), times=None)
+
+    def slow(payload: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.5)
+        return {}
+
+    token = tokens.issue()
+    # WHEN the function returns before the Lambda's end, THEN the handler raises for Lambda to retry
+    with pytest.raises(CallbackDeliveryError, match="SendTaskFailure failed"):
+        handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambda(0.7))
+    assert tokens.outcomes[token] == []
+    assert {c.action for c in sfn_endpoint.calls} == {"SendTaskFailure"}  # the late success was not sent
