@@ -222,8 +222,8 @@ class Execution:
         )
         status, output, error, cause = "SUCCEEDED", None, None, None
         try:
-            if _size(in_text) > MAX_PAYLOAD_BYTES:
-                raise StatesError("States.DataLimitExceeded", "The execution input exceeds the maximum size")
+            # The execution input's size is StartExecution's business (it refuses more than 256 KiB with
+            # InvalidExecutionInput before any execution exists); the API layer checks it, not this class.
             # AWS records the first state's entry with previousEventId 0, not the ExecutionStarted id.
             output, prev = self._run_machine(self.definition.machine, self.input, self._root, 0, None)
             self.history.add(
