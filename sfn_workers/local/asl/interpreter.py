@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import threading
 import uuid
@@ -32,6 +33,8 @@ from .tokens import TokenBroker, TokenTicket
 from .workers import WorkerGroup, before_blocking
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Execution", "ExecutionResult"]
+
+_log = logging.getLogger("sfn_workers.local")
 
 MAX_PAYLOAD_BYTES = 262_144
 _INLINE_MAP_CONCURRENCY = 40
@@ -243,6 +246,10 @@ class Execution:
             kind = "ExecutionTimedOut" if status == "TIMED_OUT" else "ExecutionAborted"
             d = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
             self.history.add(kind, len(self.history.events), d)
+        except Exception as exc:  # a bug below us must still end the execution, visibly
+            _log.exception("execution %s failed inside the interpreter", self.name)
+            status, error, cause = "FAILED", "States.Runtime", f"Internal error: {type(exc).__name__}: {exc}"
+            self.history.add("ExecutionFailed", len(self.history.events), {"error": error, "cause": cause})
         finally:
             for t in list(self._tickets):
                 self.tokens.close(t)
@@ -914,6 +921,7 @@ class Execution:
 
         In virtual time a synchronous call takes no time, so it cannot time out.
         """
+        fn = _guarded(fn)
         if timeout is None or self._virtual:
             return fn()
         box: dict[str, Any] = {}
@@ -1150,6 +1158,12 @@ class Execution:
             except _Abort:
                 if is_map:
                     self.history.add("MapIterationAborted", len(self.history.events), {"name": name, "index": index})
+            except Exception as exc:  # a bug below us: fail the branch visibly rather than lose it
+                _log.exception("branch %s of state %s failed inside the interpreter", k, name)
+                with lock:
+                    failures.append((k, StatesError("States.Runtime", f"Internal error: {type(exc).__name__}: {exc}")))
+                    group.cancelled = True
+                self._wake()
 
         def worker() -> None:
             while True:
@@ -1246,6 +1260,21 @@ def _json_type(v: Any) -> str:
     if isinstance(v, list):
         return "array"
     return "object"
+
+
+def _guarded(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """An integration call whose unexpected exceptions become a task failure (logged), not a crash."""
+
+    def call() -> Any:
+        try:
+            return fn()
+        except (LambdaError, TaskError, StatesError):
+            raise
+        except Exception as exc:
+            _log.exception("a task integration raised %s", type(exc).__name__)
+            raise TaskError("States.TaskFailed", f"{type(exc).__name__}: {exc}") from exc
+
+    return call
 
 
 def _is_lambda_function_arn(resource: str) -> bool:

@@ -502,3 +502,14 @@ def test_assigning_more_than_256_kib_is_data_limit_exceeded() -> None:
     assert r.status == "SUCCEEDED"
     r = execute(one({"Type": "Pass", "Assign": {"a.$": "$.text", "b.$": "$.text"}}), {"text": "x" * 200_000})
     assert r.status == "FAILED" and r.error == "States.DataLimitExceeded"
+
+
+def test_an_integration_bug_fails_the_task_visibly_even_inside_a_map() -> None:
+    def broken(_p: Any) -> Any:
+        raise RuntimeError("runner bug")
+
+    r = execute(one(task("f")), {}, Functions(f=broken))
+    assert (r.status, r.error) == ("FAILED", "States.TaskFailed")
+    assert "RuntimeError: runner bug" in (r.cause or "")
+    r = execute(_map(0, task("f")), [1, 2, 3], Functions(f=broken))
+    assert (r.status, r.error) == ("FAILED", "States.TaskFailed")
