@@ -653,13 +653,19 @@ def _find_pointers(node: Any, found: dict[int, Pointer]) -> None:
         if POINTER_FIELD in node:
             found[id(node)] = Pointer.parse(node)
             return
-        for child in node.values():
-            if isinstance(child, (dict, list)):
-                _find_pointers(child, found)
+        children: Iterable[Any] = node.values()
     elif isinstance(node, list):
-        for child in node:
-            if isinstance(child, (dict, list)):
-                _find_pointers(child, found)
+        children = node
+    else:
+        return
+    for child in children:
+        # Every invocation walks its input: an exact-type set lookup skips the scalars (most
+        # values) about twice as fast as isinstance would; anything else is looked into.
+        if type(child) not in _SCALARS:
+            _find_pointers(child, found)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _replace(node: Any, values: dict[int, Any]) -> Any:

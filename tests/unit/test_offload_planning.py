@@ -326,3 +326,16 @@ def test_a_task_without_a_bucket_fails_a_large_output_with_offload_error() -> No
     # THEN the state sees OffloadError naming the missing variable, not a DataLimitExceeded later
     with pytest.raises(OffloadError, match="SFN_WORKERS_BUCKET is unset"):
         handler({}, None)
+
+
+def test_pointers_are_found_in_any_mapping_or_list_type_at_any_depth() -> None:
+    from collections import OrderedDict
+
+    # GIVEN a pointer (to a bucket that is not allowed) deep inside containers of subclass types
+    class Lines(list[Any]):
+        pass
+
+    payload = OrderedDict(order={"lines": Lines([1, "a", None, OrderedDict(x=good_pointer(bucket="elsewhere"))])})
+    # THEN it is found, and refused
+    with pytest.raises(PayloadPointerError, match="'elsewhere' is not allowed"):
+        S3Offload(bucket="bkt-1").resolve(payload, Clients())
