@@ -135,7 +135,24 @@ def _machine(raw: Mapping[str, Any], ql: str, where: str) -> Machine:
     specs = {name: _state(name, body, ql) for name, body in states.items()}
     for spec in specs.values():
         _check_targets(spec, specs)
+    _check_reachable(start, specs, prefix)
     return Machine(start, specs, ql)
+
+
+def _check_reachable(start: str, specs: Mapping[str, StateSpec], prefix: str) -> None:
+    """AWS refuses a definition with a state no transition leads to; so do we."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        spec = specs[todo.pop()]
+        targets = [spec.next, spec.default, *(n for _, n, _ in spec.choices), *(c.next for c in spec.catch)]
+        for t in targets:
+            if t is not None and t not in seen:
+                seen.add(t)
+                todo.append(t)
+    unreachable = [name for name in specs if name not in seen]
+    if unreachable:
+        raise DefinitionError(f"{prefix}state '{unreachable[0]}' is not reachable from StartAt '{start}'")
 
 
 def _check_targets(spec: StateSpec, specs: Mapping[str, StateSpec]) -> None:
@@ -172,6 +189,9 @@ def _state(name: str, body: Any, parent_ql: str) -> StateSpec:
     for fld in banned:
         if fld in body:
             raise _fail(name, fld, f"is not allowed in a {ql} state")
+    unknown = sorted(set(body) - _allowed_fields(typ, ql))
+    if unknown:
+        raise _fail(name, unknown[0], f"is not supported by a {typ} state ({ql})")
     nxt = body.get("Next")
     end = body.get("End", False)
     if typ in _TERMINAL:
@@ -239,6 +259,77 @@ def _check_template(name: str, where: str, value: Any) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_template(name, f"{where}[{i}]", v)
+
+
+_COMMON = frozenset(["Type", "Comment", "QueryLanguage"])
+_BY_TYPE: dict[str, frozenset[str]] = {
+    "Task": frozenset(
+        [
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Retry",
+            "Catch",
+            "Credentials",
+            "Next",
+            "End",
+            "Assign",
+        ]
+    ),
+    "Pass": frozenset(["Result", "Next", "End", "Assign"]),
+    "Choice": frozenset(["Choices", "Default", "Assign"]),
+    "Wait": frozenset(["Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Next", "End", "Assign"]),
+    "Succeed": frozenset(),
+    "Fail": frozenset(["Error", "Cause", "ErrorPath", "CausePath"]),
+    "Parallel": frozenset(["Branches", "Retry", "Catch", "Next", "End", "Assign"]),
+    "Map": frozenset(
+        [
+            "ItemProcessor",
+            "Iterator",
+            "ItemsPath",
+            "Items",
+            "ItemSelector",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
+            "Assign",
+        ]
+    ),
+}
+_JSONPATH_IO: dict[str, frozenset[str]] = {
+    "Task": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
+    "Pass": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath"]),
+    "Choice": frozenset(["InputPath", "OutputPath"]),
+    "Wait": frozenset(["InputPath", "OutputPath"]),
+    "Succeed": frozenset(["InputPath", "OutputPath"]),
+    "Fail": frozenset(),
+    "Parallel": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
+    "Map": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
+}
+_JSONATA_IO: dict[str, frozenset[str]] = {
+    "Task": frozenset(["Arguments", "Output"]),
+    "Parallel": frozenset(["Arguments", "Output"]),
+    "Fail": frozenset(),
+}
+
+
+def _allowed_fields(typ: str, ql: str) -> frozenset[str]:
+    """The fields a state may have (AWS rejects any other, which catches typos such as 'Nxt')."""
+    io = _JSONPATH_IO[typ] if ql == "JSONPath" else _JSONATA_IO.get(typ, frozenset(["Output"]))
+    return _COMMON | _BY_TYPE[typ] | io
 
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -108,7 +108,15 @@ def machine(states: dict[str, Any], **top: Any) -> dict[str, Any]:
             "state 'I': exactly one of 'Next'",
         ),
         (machine({"A": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}}), "state 'A': 'Error' and 'ErrorPath'"),
-        (machine({"A": {"Type": "Succeed", "Next": "A"}}), "state 'A': a Succeed state has no 'Next'"),
+        (
+            machine({"A": {"Type": "Succeed", "Next": "A"}}),
+            "state 'A': field 'Next' is not supported by a Succeed state",
+        ),
+        (machine({"A": {"Type": "Pass", "Nxt": "B", "End": True}}), "state 'A': field 'Nxt' is not supported"),
+        (
+            machine({"A": {"Type": "Pass", "End": True}, "Orphan": {"Type": "Succeed"}}),
+            "state 'Orphan' is not reachable from StartAt 'A'",
+        ),
         (machine({"A": {"Type": "Pass", "Assign": {"1x": 1}, "End": True}}), "state 'A': field 'Assign.1x'"),
         (
             machine({"A": {"Type": "Pass", "Assign": {"states": 1}, "End": True}}, QueryLanguage="JSONata"),
