@@ -3,7 +3,7 @@
 ::
 
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
-                    [--real-time] [--history FILE] [--graph FILE] [--quiet]
+                    [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs]
 
 Progress goes to stderr (one line per state entered and left, with the execution's clock and the
 state's duration; a progress bar for a Map), the execution's output to stdout as JSON, so
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import sys
 import threading
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--graph", metavar="FILE", help="draw the path taken: FILE.md (Mermaid), .html or .svg")
     run.add_argument("--name", metavar="NAME", help="execution name (default: a UUID)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines, just the result")
+    run.add_argument("--logs", action="store_true", help="show the handlers' own log lines (stderr)")
     from sfn_workers.local.service import add_serve_parser
 
     add_serve_parser(commands)  # sfn-workers serve: the local Step Functions API (service.py)
@@ -142,8 +144,13 @@ class Progress:
 
     BAR = 24
 
-    def __init__(self, definition: Mapping[str, Any], out: TextIO | None = None, tty: bool | None = None) -> None:
+    def __init__(
+        self, definition: Mapping[str, Any], out: TextIO | None = None, tty: bool | None = None, real: bool = True
+    ) -> None:
+        """``real=False`` (a virtual clock): durations also show the real time the state took."""
         self.out = out or sys.stderr
+        self.real = real
+        self.real_entered: dict[str, float] = {}
         self.tty = self.out.isatty() if tty is None else tty
         self.hidden = _inside_maps(definition)
         self.start: datetime | None = None
@@ -175,14 +182,18 @@ class Progress:
             name = event["stateEnteredEventDetails"]["name"]
             self.state_of[event["id"]] = name
             self.entered[name] = event["timestamp"]
+            self.real_entered[name] = time.perf_counter()
             if name not in self.hidden:
                 self._print(f"{self._at(event)}  ▶ {name} ({kind[: -len('StateEntered')]})")
             return
         if kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
             began = self.entered.pop(name, event["timestamp"])
+            real = time.perf_counter() - self.real_entered.pop(name, time.perf_counter())
             if name not in self.hidden:
                 took = _duration((event["timestamp"] - began).total_seconds())
+                if not self.real:
+                    took += f" (real {_duration(real)})"
                 self._print(f"{self._at(event)}  ✔ {name}  {took}")
             return
         if previous is not None:
@@ -255,15 +266,17 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"invalid state machine definition: {exc}") from exc
     except TemplateError as exc:
         raise UsageError(str(exc)) from exc
-    listener = None if args.quiet else Progress(runner.document, err)
+    listener = None if args.quiet else Progress(runner.document, err, real=args.real_time)
     if not args.quiet:
         clock = "real time" if args.real_time else "virtual clock"
         err.write(f"sfn-workers run: {runner.name} from {runner.source} ({clock})\n")
-    began = time.perf_counter()
-    # Handlers log to stdout (as in Lambda); here stdout is for the output, so their logs join stderr.
-    with runner, contextlib.redirect_stdout(err):
+    # Handlers log to stdout (as in Lambda); here stdout is for the output: their logs go to stderr
+    # with --logs, else nowhere (the final status, error and cause say what went wrong).
+    logs: TextIO = err if args.logs else io.StringIO()
+    with contextlib.redirect_stdout(logs), runner:
+        began = time.perf_counter()
         result = runner.run(value, name=args.name, listener=listener)
-    took = time.perf_counter() - began
+        took = time.perf_counter() - began
     virtual = (result.stop - result.start).total_seconds()
     summary = f"{result.status} in {_duration(took)}"
     if not args.real_time:
