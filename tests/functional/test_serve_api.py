@@ -448,3 +448,69 @@ def test_graceful_shutdown_aborts_running_executions_and_stops_listening() -> No
     parsed = urlparse(url)
     with pytest.raises(OSError):
         http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2).request("POST", "/", body=b"{}")
+
+
+WORKER = """
+import json, sys, time
+from sfn_workers import task
+
+class Context:  # what the Lambda runtime interface passes
+    function_name = "approve"
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:approve"
+    _deadline = time.monotonic() + 30
+    def get_remaining_time_in_millis(self):
+        return int((self._deadline - time.monotonic()) * 1000)
+
+@task
+def handler(order: dict) -> dict:
+    return {"approved": order["orderId"] == "o-7"}
+
+handler({"taskToken": sys.argv[1], "orderId": "o-7"}, Context())
+"""
+
+
+def test_a_worker_in_another_process_reports_its_token_through_aws_endpoint_url_sfn(sfn: Any, server: Any) -> None:
+    """What ``sam local invoke`` or the Lambda runtime interface does: only AWS_ENDPOINT_URL_SFN points here."""
+    import os
+    import subprocess
+    import sys
+
+    # GIVEN an execution waiting on a task token
+    sqs = server.runner.emulator.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"remote-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    machine = _machine(
+        sfn,
+        _definition(
+            {
+                "Approve": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "End": True,
+                }
+            }
+        ),
+    )
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    token = _first_message(sqs, queue_url, sfn, arn)["token"]
+
+    # WHEN an sfn-workers handler runs in its own process with the endpoint in AWS_ENDPOINT_URL_SFN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL_SFN": server.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    worker = subprocess.run(
+        [sys.executable, "-c", WORKER, token], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert worker.returncode == 0, worker.stderr
+
+    # THEN its SendTaskSuccess reached the endpoint and the execution finished with its output
+    described = _until_closed(sfn, arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"approved": True}
