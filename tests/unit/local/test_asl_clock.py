@@ -6,6 +6,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sfn_workers.local.asl import RealClock, VirtualClock
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -123,3 +126,28 @@ def test_real_clock_waits_for_real() -> None:
     assert clock.wait(0.05, lambda: False) is False
     assert time.monotonic() - started >= 0.04
     assert clock.now().tzinfo is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(delays=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=6))
+def test_concurrent_sleepers_each_wake_at_their_own_virtual_instant(delays: list[int]) -> None:
+    # GIVEN workers that each sleep a random number of seconds, started by a registered parent
+    clock = VirtualClock(T0)
+    woke: dict[int, datetime] = {}
+    lock = threading.Lock()
+
+    def sleeper(i: int, seconds: int) -> object:
+        def body() -> None:
+            clock.sleep(seconds)
+            with lock:
+                woke[i] = clock.now()
+
+        return body
+
+    with clock.busy():
+        threads = [_spawn(clock, sleeper(i, s)) for i, s in enumerate(delays)]
+    for t in threads:
+        t.join(10)
+    # THEN every worker woke exactly its delay after the start, and the clock ends at the longest
+    assert woke == {i: T0 + timedelta(seconds=s) for i, s in enumerate(delays)}
+    assert clock.now() == T0 + timedelta(seconds=max(delays))

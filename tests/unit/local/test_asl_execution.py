@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sfn_workers.local.asl import MAX_PAYLOAD_BYTES, LambdaError, RealClock, VirtualClock
 
@@ -513,3 +515,40 @@ def test_an_integration_bug_fails_the_task_visibly_even_inside_a_map() -> None:
     assert "RuntimeError: runner bug" in (r.cause or "")
     r = execute(_map(0, task("f")), [1, 2, 3], Functions(f=broken))
     assert (r.status, r.error) == ("FAILED", "States.TaskFailed")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    interval=st.integers(1, 30),
+    rate=st.floats(1.0, 4.0),
+    attempts=st.integers(1, 5),
+    max_delay=st.one_of(st.none(), st.integers(1, 120)),
+    jitter=st.sampled_from(["FULL", "NONE"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_retry_delays_respect_interval_backoff_cap_and_jitter(
+    interval: int, rate: float, attempts: int, max_delay: int | None, jitter: str, seed: int
+) -> None:
+    retrier: dict[str, Any] = {
+        "ErrorEquals": ["E"],
+        "IntervalSeconds": interval,
+        "BackoffRate": rate,
+        "MaxAttempts": attempts,
+        "JitterStrategy": jitter,
+    }
+    if max_delay is not None:
+        retrier["MaxDelaySeconds"] = max_delay
+    r = execute(
+        one(task("f", Retry=[retrier])), {}, Functions(f=raiser("E")), clock=VirtualClock(T0), rng=random.Random(seed)
+    )
+    scheduled = [e["timestamp"] for e in events(r, "LambdaFunctionScheduled")]
+    delays = [(b - a).total_seconds() for a, b in itertools.pairwise(scheduled)]
+    assert len(delays) == attempts
+    for k, delay in enumerate(delays):
+        bound = interval * rate**k
+        if max_delay is not None:
+            bound = min(bound, max_delay)
+        if jitter == "NONE":
+            assert delay == pytest.approx(bound, abs=1e-5)
+        else:
+            assert -1e-6 <= delay <= bound + 1e-5
