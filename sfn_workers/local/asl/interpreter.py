@@ -417,7 +417,7 @@ class Execution:
                 try:
                     out = set_reference_path(raw, compile_path(c.result_path), err_out)
                 except PathError as exc:
-                    raise StatesError("States.Runtime", str(exc)) from exc
+                    raise _result_path_failure(c.result_path, raw, exc) from exc
             if assigned:
                 self._store(run, assigned)
         return c.next, out, run.prev
@@ -530,7 +530,7 @@ class Execution:
                 try:
                     out = set_reference_path(raw, compile_path(rp), result)
                 except PathError as exc:
-                    raise StatesError("States.Runtime", f"Invalid path '{rp}' : {exc}") from exc
+                    raise _result_path_failure(rp, raw, exc) from exc
         else:
             out = result
         if "OutputPath" in body:
@@ -1260,6 +1260,13 @@ def _json_type(v: Any) -> str:
     if isinstance(v, list):
         return "array"
     return "object"
+
+
+def _result_path_failure(path: str, raw: Any, exc: Exception) -> StatesError:
+    """ResultPath cannot be applied to the state's input (e.g. ``$.error`` on a string item)."""
+    text = _dumps(raw)
+    shown = text if len(text) <= 200 else text[:200] + "..."
+    return StatesError("States.ResultPathMatchFailure", f"Unable to apply ResultPath '{path}' to input {shown}: {exc}")
 
 
 def _guarded(fn: Callable[[], Any]) -> Callable[[], Any]:

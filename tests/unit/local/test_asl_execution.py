@@ -552,3 +552,26 @@ def test_retry_delays_respect_interval_backoff_cap_and_jitter(
             assert delay == pytest.approx(bound, abs=1e-5)
         else:
             assert -1e-6 <= delay <= bound + 1e-5
+
+
+def test_result_path_into_a_scalar_is_result_path_match_failure() -> None:
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": task(
+                "f", ResultPath="$.r", Catch=[{"ErrorEquals": ["States.ResultPathMatchFailure"], "Next": "C"}], End=True
+            ),
+            "C": {"Type": "Pass", "Result": "caught", "End": True},
+        },
+    }
+    assert execute(definition, "a string", Functions(f=lambda p: 1)).output == "caught"
+    # a Catch whose own ResultPath cannot apply lets that error out
+    failing_catch = {
+        "StartAt": "T",
+        "States": {
+            "T": task("f", Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "C"}], End=True),
+            "C": {"Type": "Pass", "End": True},
+        },
+    }
+    r = execute(failing_catch, "scalar item", Functions(f=raiser("Boom")))
+    assert (r.status, r.error) == ("FAILED", "States.ResultPathMatchFailure")
