@@ -7,6 +7,7 @@ pointer that breaks a rule is refused with a message naming the rule; S3 failing
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -27,14 +28,19 @@ from sfn_workers.retry import RetryPolicy
 BUCKET = "payloads-bkt"
 
 
+@functools.cache
+def clients() -> Clients:
+    """One set of clients for this module, created inside the first test (with the moto endpoint set):
+    a boto3 client costs more to create than most of these tests take."""
+    return Clients()
+
+
 @pytest.fixture
 def s3(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A boto3 S3 client on the moto server, with the payload bucket created."""
-    import boto3
-
     for name in ("SFN_WORKERS_BUCKET", "SFN_WORKERS_PREFIX", "SFN_WORKERS_THRESHOLD_BYTES"):
         monkeypatch.delenv(name, raising=False)
-    client = boto3.client("s3")
+    client = clients().get("s3")
     client.create_bucket(Bucket=BUCKET)
     yield client
 
@@ -119,9 +125,8 @@ def test_any_document_fits_keeps_its_routing_fields_and_comes_back_equal(
 ) -> None:
     # GIVEN a nested unicode JSON document of 0 to 2 MB
     offload = S3Offload(bucket=BUCKET, threshold_bytes=threshold, keep=KEEP, compress=compress)
-    clients = Clients()
     # WHEN it is offloaded as a task's output
-    out = offload.offload(Output.of(doc), clients, "exec-property")
+    out = offload.offload(Output.of(doc), clients(), "exec-property")
     # THEN what Step Functions carries is at most the threshold, in UTF-8 bytes of compact JSON
     assert out.text == json_text(out.value)
     assert utf8_len(out.text) <= threshold
@@ -131,7 +136,7 @@ def test_any_document_fits_keeps_its_routing_fields_and_comes_back_equal(
             if name in doc:
                 assert out.value[name] == doc[name]
     # AND the next task, given the JSON that travelled, resolves it to an equal document
-    assert offload.resolve(json.loads(out.text), clients) == doc
+    assert offload.resolve(json.loads(out.text), clients()) == doc
 
 
 # -- offloading --------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ def test_a_large_field_moves_and_its_object_is_what_the_pointer_says(s3: Any) ->
     doc = order(4000)
     offload = S3Offload(bucket=BUCKET, keep=["orderId", "inStock"])
     # WHEN offloaded
-    out = offload.offload(Output.of(doc), Clients(), "exec-1")
+    out = offload.offload(Output.of(doc), clients(), "exec-1")
     # THEN only "items" became a pointer, under <prefix><scope>/<uuid>.json
     assert out.value["orderId"] == "o-42" and out.value["inStock"] is True
     assert out.value["customer"] == doc["customer"]
@@ -159,7 +164,7 @@ def test_a_large_field_moves_and_its_object_is_what_the_pointer_says(s3: Any) ->
 
 def test_without_compression_the_object_is_the_json_itself(s3: Any) -> None:
     doc = order(4000)
-    out = S3Offload(bucket=BUCKET, compress=False).offload(Output.of(doc), Clients(), "exec-2")
+    out = S3Offload(bucket=BUCKET, compress=False).offload(Output.of(doc), clients(), "exec-2")
     [pointer] = pointers_in(out.value)
     stored = s3.get_object(Bucket=BUCKET, Key=pointer["key"])["Body"].read()
     assert pointer["encoding"] == "json" and stored == json_text(doc["items"]).encode()
@@ -168,36 +173,36 @@ def test_without_compression_the_object_is_the_json_itself(s3: Any) -> None:
 def test_a_document_that_is_not_an_object_becomes_one_pointer(s3: Any) -> None:
     doc = [order(10)] * 600
     offload = S3Offload(bucket=BUCKET)
-    out = offload.offload(Output.of(doc), Clients(), "exec-3")
+    out = offload.offload(Output.of(doc), clients(), "exec-3")
     assert list(out.value) == [POINTER_FIELD]
-    assert offload.resolve(out.value, Clients()) == doc
+    assert offload.resolve(out.value, clients()) == doc
 
 
 def test_several_large_fields_move_and_resolve_together(s3: Any) -> None:
     doc = {"a": "é" * 40_000, "b": ["ü"] * 30_000, "c": {"d": "x" * 50_000}, "orderId": "o-1"}
     offload = S3Offload(bucket=BUCKET, keep=["orderId"], threshold_bytes=4096)
-    out = offload.offload(Output.of(doc), Clients(), "exec-4")
+    out = offload.offload(Output.of(doc), clients(), "exec-4")
     assert len(pointers_in(out.value)) == 3
-    assert offload.resolve({"wrapped": [out.value]}, Clients()) == {"wrapped": [doc]}
+    assert offload.resolve({"wrapped": [out.value]}, clients()) == {"wrapped": [doc]}
 
 
 def test_keys_that_are_not_strings_arrive_as_json_makes_them(s3: Any) -> None:
     # GIVEN an output keyed by integers (JSON turns keys into strings)
     doc = {1: "x" * 10_000, 2: "small"}
     offload = S3Offload(bucket=BUCKET, threshold_bytes=4096)
-    out = offload.offload(Output.of(doc), Clients(), "exec-keys")
+    out = offload.offload(Output.of(doc), clients(), "exec-keys")
     # THEN the large field moved and the next task sees what Step Functions would carry
     assert out.text == json_text(out.value) and utf8_len(out.text) <= 4096
-    assert offload.resolve(json.loads(out.text), Clients()) == {"1": "x" * 10_000, "2": "small"}
+    assert offload.resolve(json.loads(out.text), clients()) == {"1": "x" * 10_000, "2": "small"}
 
 
 def test_always_sends_everything_but_the_kept_fields_to_s3(s3: Any) -> None:
     doc = {"orderId": "o-1", "card": {"last4": "4242"}, "status": "ok"}
     offload = S3Offload(bucket=BUCKET, keep=["orderId"], always=True)
-    out = offload.offload(Output.of(doc), Clients(), "exec-5")
+    out = offload.offload(Output.of(doc), clients(), "exec-5")
     assert out.value["orderId"] == "o-1" and len(pointers_in(out.value)) == 2
     assert "4242" not in out.text
-    assert offload.resolve(out.value, Clients()) == doc
+    assert offload.resolve(out.value, clients()) == doc
 
 
 def test_each_pointer_is_logged_and_counted(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +216,7 @@ def test_each_pointer_is_logged_and_counted(s3: Any, capsys: pytest.CaptureFixtu
     offload = S3Offload(bucket=BUCKET, threshold_bytes=4096)
     offload._logger = Recorder()
     # WHEN two fields are offloaded
-    offload.offload(Output.of({"a": "x" * 9000, "b": "y" * 9000}), Clients(), "exec-6")
+    offload.offload(Output.of({"a": "x" * 9000, "b": "y" * 9000}), clients(), "exec-6")
     # THEN one debug line per pointer, naming field, key and sizes
     assert sorted(extra["field"] for message, extra in lines if message == "payload offloaded") == ["a", "b"]
     assert all(extra["key"].startswith("sfn-workers/exec-6/") for _, extra in lines)
@@ -227,7 +232,7 @@ def test_write_items_gives_a_distributed_map_its_bucket_and_key(s3: Any) -> None
     items = [{"sku": f"S{i}", "qty": 1} for i in range(20_000)]
     offload = S3Offload(bucket=BUCKET)
     # WHEN written for the ItemReader
-    where = offload.write_items(items, Clients(), scope="exec-7")
+    where = offload.write_items(items, clients(), scope="exec-7")
     # THEN it returns what the ItemReader's arguments need, and the object is a plain JSON array
     assert set(where) == {"Bucket", "Key"} and where["Bucket"] == BUCKET
     assert where["Key"].startswith("sfn-workers/exec-7/")
@@ -241,19 +246,19 @@ def test_write_items_gives_a_distributed_map_its_bucket_and_key(s3: Any) -> None
 def stored(s3: Any) -> tuple[S3Offload, dict[str, Any]]:
     """An offloader and the pointer body of one object it wrote (1 MB of zeros, gzip'd to ~1 KB)."""
     offload = S3Offload(bucket=BUCKET, threshold_bytes=4096, max_bytes=2_000_000)
-    out = offload.offload(Output.of(["0" * 1_000_000]), Clients(), "exec-r")
+    out = offload.offload(Output.of(["0" * 1_000_000]), clients(), "exec-r")
     return offload, out.value[POINTER_FIELD]
 
 
 def refusal(offload: S3Offload, body: dict[str, Any]) -> str:
     with pytest.raises(PayloadPointerError) as caught:
-        offload.resolve({"order": {"items": {POINTER_FIELD: body}}}, Clients())
+        offload.resolve({"order": {"items": {POINTER_FIELD: body}}}, clients())
     return str(caught.value)
 
 
 def test_the_pointer_as_written_resolves(stored: tuple[S3Offload, dict[str, Any]]) -> None:
     offload, body = stored
-    assert offload.resolve({POINTER_FIELD: body}, Clients()) == ["0" * 1_000_000]
+    assert offload.resolve({POINTER_FIELD: body}, clients()) == ["0" * 1_000_000]
 
 
 def test_a_malformed_pointer_is_refused(stored: tuple[S3Offload, dict[str, Any]]) -> None:
@@ -321,7 +326,7 @@ def test_a_refused_pointer_fails_the_task_with_its_error_name(
     # GIVEN a direct-mode handler and an input pointing outside the bucket
     _, body = stored
 
-    @task(offload=S3Offload(bucket=BUCKET), clients=Clients())
+    @task(offload=S3Offload(bucket=BUCKET), clients=clients())
     def handler(payload: Any) -> Any:
         raise AssertionError("must not run")
 
@@ -336,7 +341,7 @@ def test_a_refused_pointer_fails_the_task_with_its_error_name(
 def test_a_bucket_that_does_not_exist_is_an_offload_error(s3: Any) -> None:
     offload = S3Offload(bucket="no-such-bkt", threshold_bytes=4096, retry_policy=no_sleep_policy())
     with pytest.raises(OffloadError, match=r"could not write s3://no-such-bkt/sfn-workers/exec-8/.*NoSuchBucket"):
-        offload.offload(Output.of({"a": "x" * 10_000}), Clients(), "exec-8")
+        offload.offload(Output.of({"a": "x" * 10_000}), clients(), "exec-8")
 
 
 def closed_port_clients() -> Clients:
@@ -396,11 +401,11 @@ def test_a_handler_returns_1_mb_and_the_next_one_receives_all_of_it(s3: Any) -> 
     # GIVEN two tasks of a workflow sharing the payload bucket
     offload = S3Offload(bucket=BUCKET, keep=["orderId", "inStock"])
 
-    @task(offload=offload, clients=Clients())
+    @task(offload=offload, clients=clients())
     def load_order(request: dict[str, str]) -> Order:
         return Order.model_validate(order(16_500) | {"orderId": request["orderId"]})
 
-    @task(offload=offload, clients=Clients())
+    @task(offload=offload, clients=clients())
     def ship(placed: Order) -> Shipped:
         return Shipped(
             orderId=placed.orderId, count=len(placed.items), total=sum(i.qty * i.price for i in placed.items)
