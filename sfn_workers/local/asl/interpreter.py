@@ -28,7 +28,14 @@ from .errors import StatesError
 from .history import History
 from .integrations import Integrations, LambdaError, LambdaInvocation, TaskError
 from .paths import JsonPath, PathError, compile_path, set_reference_path
-from .templates import UNDEFINED, compile_jsonata_template, compile_template, is_jsonata, jsonata_bindings
+from .templates import (
+    UNDEFINED,
+    clock_functions,
+    compile_jsonata_template,
+    compile_template,
+    is_jsonata,
+    jsonata_bindings,
+)
 from .tokens import TokenBroker, TokenTicket
 from .workers import WorkerGroup, before_blocking
 
@@ -483,9 +490,10 @@ class Execution:
             states["result"] = result
         if error_output is not UNDEFINED:
             states["errorOutput"] = error_output
-        b = run.scope.visible()
-        b["states"] = states
-        return jsonata_bindings(b)
+        b = clock_functions(int(self.clock.now().timestamp() * 1000))
+        b.update(jsonata_bindings(run.scope.visible()))
+        b["states"] = jsonata_bindings({"s": states})["s"]
+        return b
 
     def _eval_jsonata(self, spec: StateSpec, fld: str, value: Any, bindings: Mapping[str, Any]) -> Any:
         key = "jsonata:" + fld

@@ -24,6 +24,7 @@ __all__ = [
     "compile_template",
     "evaluate_jsonata",
     "is_jsonata",
+    "clock_functions",
     "jsonata_bindings",
 ]
 
@@ -183,6 +184,17 @@ def evaluate_jsonata(text: str, bindings: Mapping[str, Any], field: str) -> Any:
             f"{message}",
         ) from exc
     return UNDEFINED if result is None else _plain(result)
+
+
+def clock_functions(millis: int) -> dict[str, Any]:
+    """``$now()`` and ``$millis()`` reading the execution's clock (virtual time when it is virtual)."""
+    from jsonata.functions import Functions
+    from jsonata.jsonata import Jsonata
+
+    def now(picture: Any = None, timezone: Any = None) -> Any:
+        return Functions.datetime_from_millis(millis, picture, timezone)
+
+    return {"now": Jsonata.JLambda(now), "millis": Jsonata.JLambda(lambda: millis)}
 
 
 def _null() -> Any:

@@ -575,3 +575,16 @@ def test_result_path_into_a_scalar_is_result_path_match_failure() -> None:
     }
     r = execute(failing_catch, "scalar item", Functions(f=raiser("Boom")))
     assert (r.status, r.error) == ("FAILED", "States.ResultPathMatchFailure")
+
+
+def test_jsonata_now_and_millis_follow_the_virtual_clock() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "W",
+        "States": {
+            "W": {"Type": "Wait", "Seconds": 3600, "Next": "P"},
+            "P": {"Type": "Pass", "Output": {"now": "{% $now() %}", "ms": "{% $millis() %}"}, "End": True},
+        },
+    }
+    r = execute(definition, {}, clock=VirtualClock(T0))
+    assert r.output == {"now": "2024-01-01T01:00:00.000Z", "ms": int((T0 + timedelta(hours=1)).timestamp() * 1000)}
