@@ -20,11 +20,11 @@ from .paths import JsonPath, PathError, compile_path
 __all__ = [
     "UNDEFINED",
     "Resolver",
+    "clock_functions",
     "compile_jsonata_template",
     "compile_template",
     "evaluate_jsonata",
     "is_jsonata",
-    "clock_functions",
     "jsonata_bindings",
 ]
 
