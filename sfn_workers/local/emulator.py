@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -37,12 +36,6 @@ _endpoint: Any = None
 _router: TokenRouter | None = None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def moto_url() -> str:
     """The process's moto server (started on first use)."""
     global _moto, _moto_url
@@ -50,15 +43,47 @@ def moto_url() -> str:
         if _moto_url is None:
             import logging
 
-            from moto.server import ThreadedMotoServer
-
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the user's terminal
-            port = _free_port()
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            server.start()
-            _moto, _moto_url = server, f"http://127.0.0.1:{port}"
+            _moto = _MotoServer()
+            _moto_url = _moto.start()
             atexit.register(_stop_servers)
         return _moto_url
+
+
+class _MotoServer:
+    """moto's server app on werkzeug's threaded server, as ``ThreadedMotoServer`` runs it, except
+    that the app remembers which backend serves which Host header: moto lists its package
+    directory twice per request to find out (about a third of a small request's time)."""
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        class Dispatcher(DomainDispatcherApplication):
+            def __init__(self) -> None:
+                super().__init__(create_backend_app)
+                self._hosts: dict[str | None, Any] = {}
+
+            def get_backend_for_host(self, host: str | None) -> Any:
+                if host not in self._hosts:
+                    self._hosts[host] = super().get_backend_for_host(host)
+                return self._hosts[host]
+
+        self._server = make_server("127.0.0.1", 0, Dispatcher(), True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class TokenRouter:
