@@ -74,7 +74,7 @@ unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
 	$(PY) -m pytest -q
 
 ## Benchmarks (not part of `make test`); results go to bench/README.md.
-bench: bench-coldstart bench-retry bench-offload bench-callbacks bench-runner
+bench: bench-coldstart bench-retry bench-offload bench-callbacks bench-runner bench-serve
 
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
@@ -94,6 +94,10 @@ bench-callbacks: $(STAMP)
 ## Local runner: executions/s of the sample's happy path, a 10,000-item Map (under a minute).
 bench-runner: $(STAMP)
 	$(PY) bench/runner.py --write
+
+## sfn-workers serve: executions/s through the endpoint vs in-process, API latency idle/under load (~1 min).
+bench-serve: $(STAMP)
+	$(PY) bench/serve.py --write
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(CHECKOV_VENV) $(LAMBDA_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
