@@ -42,6 +42,7 @@ typecheck: $(STAMP)
 validate: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
 	$(TOOLS_VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam validate --region eu-west-1 --template template.yaml
 	$(TOOLS_VENV)/bin/statelint statemachine/order.asl.json
 	$(PY) tools/check_asl.py --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download

@@ -15,7 +15,10 @@ so the mistakes that only show on AWS (or after an outage) are checked here, on 
 - every Lambda or SQS task payload carries ``sfn_context`` (execution and state names), so logs
   and offloaded objects correlate with the execution;
 - every loop in the state graph passes through a Choice with a numeric rule that leaves the loop,
-  so it is bounded.
+  so it is bounded;
+- every ``Ref``, ``GetAtt`` and ``${Name}`` in a ``Sub`` of the template names a parameter, a
+  resource or a pseudo parameter (cfn-lint misses a dangling one inside AWS::Serverless::Function
+  properties, and ``sam validate`` does not look).
 
 Usage: ``python tools/check_asl.py [--template template.yaml]``; exit status 1 lists the problems.
 """
@@ -236,10 +239,44 @@ def check_definition(definition: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) and value else value
+                if isinstance(target, str):
+                    yield target.split(".", 1)[0]
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) and value else value
+                local = set(value[1]) if isinstance(value, list) and len(value) > 1 else set()
+                if isinstance(text, str):
+                    for name in PLACEHOLDER.findall(text):
+                        if not name.startswith("!") and name.split(".", 1)[0] not in local:
+                            yield name.split(".", 1)[0]
+            yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+def check_references(template: Mapping[str, Any]) -> list[str]:
+    """Names that a Ref, GetAtt or Sub uses but the template does not define."""
+    known = set(template.get("Parameters") or {}) | set(template.get("Resources") or {})
+    used = set(_references(template.get("Resources") or {})) | set(_references(template.get("Outputs") or {}))
+    used |= set(_references(template.get("Globals") or {}))
+    return [
+        f"{name} is referenced but is no parameter or resource"
+        for name in sorted(used - known)
+        if not name.startswith("AWS::")
+    ]
+
+
 def check_template(path: Path) -> list[str]:
-    """Problems of every state machine in the template at ``path``."""
+    """Problems of the template's references and of every state machine in it."""
     template = load_template(path)
-    problems = []
+    problems = check_references(template)
     machines = list(state_machines(template))
     if not machines:
         return [f"{path}: no AWS::Serverless::StateMachine"]

@@ -210,7 +210,8 @@ class Emulator:
         if self.external:
             return
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        # The emulator's own http://127.0.0.1 URL, never a user-supplied scheme.
+        with urllib.request.urlopen(request, timeout=10) as answer:  # nosec B310
             answer.read()
 
     def client(self, service: str) -> Any:
