@@ -115,6 +115,7 @@ class _Run:
     seq: int
     trace_header: str | None = None
     status: str = "RUNNING"
+    aborted: bool = False  # stopped through the API or by shutdown
     stop: datetime | None = None
     output_text: str | None = None
     error: str | None = None
@@ -496,8 +497,7 @@ class LocalStepFunctions:
             machine = self._machines.pop(arn, None)
         if machine is not None:  # AWS stops the running executions of a deleted state machine
             for run in list(machine.runs.values()):
-                if run.execution is not None:
-                    run.execution.stop("States.Aborted", "the state machine was deleted")
+                self._abort(run, "States.Aborted", "the state machine was deleted")
         return {}
 
     def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -607,9 +607,10 @@ class LocalStepFunctions:
             error, cause = "States.DataLimitExceeded", "The state/task returned a result with a size exceeding 262144"
         packed = zlib.compress(json.dumps(events, default=_event_json, separators=(",", ":")).encode(), 6)
         with self._lock:
-            run.status, run.output_text, run.error, run.cause = status, output_text, error, cause
-            run.stop = stop if isinstance(stop, datetime) else _now()
-            run.stop = max(run.stop, run.start)
+            if not run.aborted:  # an aborted execution keeps the status, date, error and cause of its stop
+                run.status, run.output_text, run.error, run.cause = status, output_text, error, cause
+                run.stop = stop if isinstance(stop, datetime) else _now()
+                run.stop = max(run.stop, run.start)
             run.packed, run.events, run.execution = packed, None, None
             self._closed_runs[run.arn] = run
             self._history_bytes += len(packed)
@@ -710,12 +711,22 @@ class LocalStepFunctions:
         r.check()
         assert arn is not None
         run = self._run(arn)
+        self._abort(run, error, cause)
+        run.done.wait(2.0)  # usually enough for the history to end with ExecutionAborted
+        return {"stopDate": _epoch(run.stop or _now())}
+
+    def _abort(self, run: _Run, error: str | None, cause: str | None) -> None:
+        """Stop a running execution; like AWS, it is ABORTED from now on, even while its thread winds down
+        (an in-process handler cannot be interrupted; its result is then discarded)."""
         with self._lock:
+            if run.status != "RUNNING":
+                return
+            run.status, run.error, run.cause = "ABORTED", error, cause
+            run.stop = max(_now(), run.start)
+            run.aborted = True
             execution = run.execution
         if execution is not None:
             execution.stop(error, cause)
-            run.done.wait(30)
-        return {"stopDate": _epoch(run.stop or _now())}
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
         r = _Request(request)
@@ -811,9 +822,7 @@ class LocalStepFunctions:
             self._accepting = False
             runs = [run for run in self._runs.values() if run.status == "RUNNING"]
         for run in runs:
-            execution = run.execution
-            if execution is not None:
-                execution.stop("States.Aborted", "the local Step Functions endpoint shut down")
+            self._abort(run, "States.Aborted", "the local Step Functions endpoint shut down")
         deadline = threading.Event()
         timer = threading.Timer(grace, deadline.set)
         timer.daemon = True

@@ -236,6 +236,7 @@ class Execution:
             # InvalidExecutionInput before any execution exists); the API layer checks it, not this class.
             # AWS records the first state's entry with previousEventId 0, not the ExecutionStarted id.
             output, prev = self._run_machine(self.definition.machine, self.input, self._root, 0, None)
+            self._check(self._root)  # stopped while the last state ran: ABORTED, as on AWS
             self.history.add(
                 "ExecutionSucceeded", prev, {"output": _dumps(output), "outputDetails": {"truncated": False}}
             )
