@@ -32,8 +32,8 @@ demo: $(STAMP)
 test: lint typecheck validate unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sfn_workers handlers tests bench
-	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench
+	$(VENV)/bin/ruff check sfn_workers handlers tests bench tools
+	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict sfn_workers
