@@ -92,3 +92,19 @@ def test_a_closed_history_reads_back_exactly() -> None:
     assert json.loads(events[0]["executionStartedEventDetails"]["input"]) == {"é": [1, 2.5, None, True]}
     assert all(isinstance(e["timestamp"], float) for e in events)
     service.close()
+
+
+def test_with_virtual_time_a_long_wait_takes_no_real_time() -> None:
+    import time
+
+    service = _service()
+    wait = json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86_400, "End": True}}})
+    machine = service.create_state_machine({"name": "w", "definition": wait, "roleArn": ROLE})["stateMachineArn"]
+    started = time.monotonic()
+    arn = _run_to_end(service, machine, "day")
+    assert time.monotonic() - started < 5
+    described = service.describe_execution({"executionArn": arn})
+    assert described["status"] == "SUCCEEDED"
+    events = service.get_execution_history({"executionArn": arn})["events"]
+    assert events[-1]["timestamp"] - events[0]["timestamp"] >= 86_400  # the history follows the virtual clock
+    service.close()

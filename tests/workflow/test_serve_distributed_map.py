@@ -262,3 +262,27 @@ def test_a_missing_object_fails_the_map_with_the_s3_error(s3_runner: Any) -> Non
     result = _run(s3_runner, definition)
     assert result.status == "FAILED"
     assert result.error == "S3.NoSuchKeyException"
+
+
+def test_jsonata_item_reader_arguments_and_item_selector(s3_runner: Any) -> None:
+    _put(s3_runner, "in/j.json", json.dumps([{"n": 1}, {"n": 2}, {"n": 3}]))
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON", "MaxItems": 2},
+                    "Arguments": {"Bucket": BUCKET, "Key": "{% $states.input.key %}"},
+                },
+                "ItemSelector": {"n": "{% $states.context.Map.Item.Value.n * 10 %}"},
+                "ItemProcessor": _processor(),
+                "End": True,
+            }
+        },
+    }
+    result = _run(s3_runner, definition, {"key": "in/j.json"})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == [{"n": 10}, {"n": 20}]
