@@ -1017,6 +1017,8 @@ def serve_command(args: Any) -> int:
     """The ``serve`` subcommand: exit 0 after a graceful shutdown, 2 on bad usage."""
     import sys
 
+    from sfn_workers.local.sam import TemplateError
+
     template = args.template
     if template is None and Path("template.yaml").is_file():
         template = "template.yaml"
@@ -1032,6 +1034,12 @@ def serve_command(args: Any) -> int:
             max_executions=args.max_executions,
             out=lambda line: print(line, flush=True),
         )
+    except TemplateError as exc:
+        print(f"sfn-workers serve: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:  # a state machine of the template is not valid ASL
+        print(f"sfn-workers serve: {template}: {exc.message}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"sfn-workers serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
