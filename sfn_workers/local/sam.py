@@ -85,6 +85,7 @@ class StateMachine:
     name: str
     definition: Mapping[str, Any]
     source: str  # where the definition came from, for messages
+    type: str = "STANDARD"  # or "EXPRESS" (Type / StateMachineType)
 
     @property
     def arn(self) -> str:
@@ -629,7 +630,9 @@ def _state_machine(
         raise TemplateError(f"{source}: the definition is not a JSON object")
     if subs:
         definition = substitute(definition, {str(k): _scalar(v) for k, v in _mapping(subs).items()})
-    return StateMachine(logical_id=logical_id, name=name, definition=definition, source=source)
+    type_key = "Type" if rtype == "AWS::Serverless::StateMachine" else "StateMachineType"
+    kind = str(resolver.resolve(raw.get(type_key, "STANDARD"), type_key)).upper()
+    return StateMachine(logical_id=logical_id, name=name, definition=definition, source=source, type=kind)
 
 
 def substitute(value: Any, substitutions: Mapping[str, str]) -> Any:

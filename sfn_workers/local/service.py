@@ -934,7 +934,7 @@ def start_server(
             keep_executions=keep_executions,
         )
         for machine in machines:
-            service.add_state_machine(machine.name, machine.definition)
+            service.add_state_machine(machine.name, machine.definition, type=machine.type)
         endpoint = SfnEndpoint(runner.tokens, host=host, port=port, journal=False)
         service.register(endpoint)
         endpoint.start()
