@@ -17,7 +17,6 @@ import atexit
 import json
 import os
 import threading
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -209,6 +208,8 @@ class Emulator:
         """Forget every bucket, queue, topic and table (moto's reset; not for an external emulator)."""
         if self.external:
             return
+        import urllib.request
+
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         # The emulator's own http://127.0.0.1 URL, never a user-supplied scheme.
         with urllib.request.urlopen(request, timeout=10) as answer:  # nosec B310
