@@ -60,7 +60,8 @@ def test_an_item_larger_than_the_batch_limit_fails() -> None:
 
 @given(
     items=st.lists(
-        st.one_of(st.integers(), st.text(max_size=30), st.dictionaries(st.text(max_size=5), st.booleans())), max_size=60
+        st.one_of(st.integers(), st.text(max_size=30), st.dictionaries(st.text(max_size=5), st.booleans(), max_size=4)),
+        max_size=60,
     ),
     max_items=st.one_of(st.none(), st.integers(min_value=1, max_value=10)),
     max_bytes=st.integers(min_value=200, max_value=2_000),
