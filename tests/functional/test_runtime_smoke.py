@@ -39,7 +39,8 @@ BUCKET = "smoke-payloads"
 TABLE = "smoke-idempotency"
 REGION = "eu-west-1"
 
-pytestmark = pytest.mark.slow
+# The first run on a fresh machine also creates the venvs (a few minutes); later runs only build.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 sys.path.insert(0, str(ROOT / "tools"))
 from check_asl import load_template  # noqa: E402
