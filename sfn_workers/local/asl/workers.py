@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -82,23 +83,64 @@ def before_blocking() -> None:
     If it works for a :class:`WorkerGroup` with items left, the group starts another worker first,
     so that waiting iterations overlap as on AWS instead of running one after another.
     """
-    group: WorkerGroup | None = getattr(_current, "group", None)
-    if group is not None:
+    for group in reversed(_stack()):  # every group this thread works for, innermost first
         group.spawn()
 
 
-class WorkerGroup:
-    """Up to ``limit`` threads running ``work`` (a loop that takes items until none are left).
+def _stack() -> list[WorkerGroup]:
+    stack: list[WorkerGroup] | None = getattr(_current, "stack", None)
+    if stack is None:
+        stack = _current.stack = []
+    return stack
 
-    ``eager`` starts all of them at once (Parallel branches). Otherwise (Map iterations) one starts,
-    and another only when a worker is about to wait (:func:`before_blocking`) or the workers took
-    fewer items than there are workers in a tick of real time (handlers blocked on I/O): CPU-bound
-    iterations then run
-    on few threads, without lock and GIL contention, while blocking ones still overlap up to the limit.
-    ``hold`` registers each worker with the clock before its thread starts.
+
+class _Monitor:
+    """One shared thread that looks at every running Map group each tick (2 ms) and lets a group
+    whose workers took fewer items than there are workers (they are blocked, e.g. on I/O) start
+    another. It sleeps while no group runs."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._groups: set[WorkerGroup] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, group: WorkerGroup) -> None:
+        with self._cond:
+            self._groups.add(group)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="asl-map-monitor", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, group: WorkerGroup) -> None:
+        with self._cond:
+            self._groups.discard(group)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._groups:
+                    self._cond.wait()
+                groups = list(self._groups)
+            time.sleep(WorkerGroup.TICK)
+            for group in groups:
+                group.tick()
+
+
+class WorkerGroup:
+    """Up to ``limit`` workers running ``work`` (a loop that takes items until none are left).
+
+    The calling thread is the first worker (no thread handoff for a small fan-out). ``eager`` starts
+    the others at once (Parallel branches). Otherwise (Map iterations) another worker starts only
+    when one is about to wait (:func:`before_blocking`: a Wait state, a retry, a task token, its own
+    branches) or when, in a tick of real time, the workers took fewer items than there are workers
+    (handlers blocked on I/O; a shared monitor thread looks, two ticks running). CPU-bound iterations
+    thus run on one thread (a few on a loaded machine), free of lock and GIL contention, and waiting
+    or blocking ones still overlap up to the limit.
+    ``hold`` registers each extra worker with the clock before its thread starts.
     """
 
-    _TICK = 0.002
+    TICK = 0.002
 
     def __init__(
         self,
@@ -115,12 +157,27 @@ class WorkerGroup:
         self._hold = hold
         self._cond = threading.Condition(threading.Lock())
         self._live = 0
+        self._last = 0
+        self._strikes = 0
         self.peak = 0
 
     def spawn(self) -> bool:
         """Start one more worker if there is work left and room under the limit."""
         with self._cond:
             return self._spawn_locked()
+
+    def tick(self) -> None:
+        """Called by the monitor: fewer items taken than workers in two ticks running means they block."""
+        with self._cond:
+            now = self._progress()
+            if now - self._last >= self._live:
+                self._strikes = 0
+            else:
+                self._strikes += 1
+                if self._strikes >= 2:
+                    self._strikes = 0
+                    self._spawn_locked()
+            self._last = now
 
     def _spawn_locked(self) -> bool:
         if self._live >= self._limit or not self._has_more():
@@ -132,8 +189,8 @@ class WorkerGroup:
         return True
 
     def _run(self, registration: Callable[[], AbstractContextManager[None]] | None) -> None:
-        outer = getattr(_current, "group", None)
-        _current.group = self
+        outer = getattr(_current, "stack", None)
+        _current.stack = [self]  # a pooled thread works for this group only
         try:
             if registration is None:
                 self._work()
@@ -141,33 +198,50 @@ class WorkerGroup:
                 with registration():
                     self._work()
         finally:
-            _current.group = outer
+            _current.stack = outer
             with self._cond:
                 self._live -= 1
                 self._cond.notify_all()
 
     def run(self, eager: bool, idle: Callable[[], AbstractContextManager[None]] | None) -> None:
-        """Start the workers and return when all have finished (``idle`` wraps the waiting)."""
+        """Work as the first worker, then wait (``idle``) until every other worker has finished."""
         with self._cond:
-            for _ in range(self._limit if eager else 1):
-                if not self._spawn_locked():
-                    break
+            self._live += 1  # this thread
+            self.peak = max(self.peak, self._live)
+            self._last = self._progress()
+            if eager:
+                for _ in range(self._limit - 1):
+                    if not self._spawn_locked():
+                        break
+        if not eager:
+            _MONITOR.add(self)
+        stack = _stack()
+        stack.append(self)  # this thread now works for the enclosing groups and this one
+        try:
+            self._work()
+        finally:
+            stack.pop()
+            with self._cond:
+                self._live -= 1
+                busy = self._live > 0
+            if not busy:
+                _MONITOR.remove(self)
+        if not busy:
+            return
         before_blocking()  # this thread now waits: its own group may start another worker
-        if idle is None:
-            self._wait(eager)
-        else:
-            with idle():
-                self._wait(eager)
+        try:
+            if idle is None:
+                self._wait()
+            else:
+                with idle():
+                    self._wait()
+        finally:
+            _MONITOR.remove(self)
 
-    def _wait(self, eager: bool) -> None:
+    def _wait(self) -> None:
         with self._cond:
-            last = self._progress()
             while self._live > 0:
-                if eager:
-                    self._cond.wait()
-                    continue
-                if not self._cond.wait(self._TICK):
-                    now = self._progress()
-                    if now - last < self._live:  # fewer items than workers in a tick: they are blocked
-                        self._spawn_locked()
-                    last = now
+                self._cond.wait()
+
+
+_MONITOR = _Monitor()
