@@ -29,9 +29,11 @@ from sfn_workers.local.lambdas import Handler, LocalFunction, PythonFunction, ca
 from sfn_workers.local.sam import (
     ACCOUNT,
     REGION,
+    StateMachine,
     Template,
     TemplateError,
     UnknownResourceError,
+    function_name_of,
     is_template,
     lambda_resources,
     load_template,
@@ -47,8 +49,9 @@ Source = str | Path | Mapping[str, Any]
 
 def _read_source(
     source: Source, state_machine: str | None = None, parameters: Mapping[str, Any] | None = None
-) -> tuple[Template | None, Mapping[str, Any], str]:
-    """(template or None, ASL definition document, where it came from) for any accepted source."""
+) -> tuple[Template | None, StateMachine | None, Mapping[str, Any], str]:
+    """(template, its state machine, ASL definition, where it came from) for any accepted source;
+    template and state machine are None for a bare definition."""
     if isinstance(source, str) and source.lstrip().startswith("{"):
         try:
             source = json.loads(source)
@@ -56,7 +59,7 @@ def _read_source(
             raise TemplateError(f"the definition is not valid JSON: {exc}") from exc
     if isinstance(source, Mapping):
         if not is_template(source):
-            return None, source, "the definition"
+            return None, None, source, "the definition"
         template = load_template(source, parameters=parameters)
     else:
         path = Path(source)
@@ -66,10 +69,10 @@ def _read_source(
         if not is_template(document):
             if not isinstance(document, Mapping):
                 raise TemplateError(f"{path} is neither a SAM template nor a state machine definition")
-            return None, document, str(path)
+            return None, None, document, str(path)
         template = load_template(path, parameters=parameters)
     machine = template.state_machine(state_machine)
-    return template, machine.definition, machine.source
+    return template, machine, machine.definition, machine.source
 
 
 class LocalRunner:
@@ -101,12 +104,11 @@ class LocalRunner:
     ) -> None:
         from sfn_workers.local import asl
 
-        self.template, document, where = _read_source(source, state_machine, parameters)
+        self.template, machine, document, where = _read_source(source, state_machine, parameters)
         self.real_time = real_time
         self.document = document
         self.source = where
-        if self.template is not None:
-            machine = self.template.state_machine(state_machine)
+        if machine is not None:
             self.name, self.arn = machine.name, machine.arn
         else:
             self.name = "StateMachine"
@@ -139,8 +141,6 @@ class LocalRunner:
             fn = self.template.function_for(reference)
             if fn is not None:
                 return self.functions.get(fn.logical_id)
-        from sfn_workers.local.sam import function_name_of
-
         name = function_name_of(reference)
         return self.functions.get(name) or self.functions.get(reference)
 

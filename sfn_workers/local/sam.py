@@ -10,6 +10,7 @@ function, so the interpreter's Lambda calls land on the right handler.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -265,14 +266,12 @@ class _Resolver:
         explicit = self.resolve(props.get(key), f"{logical_id}.{key}") if key else None
         if isinstance(explicit, str) and explicit:
             name = explicit
-        elif rtype in ("AWS::S3::Bucket",):
+        elif rtype == "AWS::S3::Bucket":
             name = f"{STACK}-{logical_id.lower()}"[:63]
         elif rtype == "AWS::SQS::Queue" and props.get("FifoQueue"):
             name = f"{STACK}-{logical_id}.fifo"
-        elif rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function", "AWS::Serverless::StateMachine"):
+        elif rtype in _FUNCTION_TYPES or rtype in _MACHINE_TYPES:
             name = logical_id  # short, readable, what users type in --state-machine
-        elif rtype == "AWS::StepFunctions::StateMachine":
-            name = logical_id
         else:
             name = f"{STACK}-{logical_id}"
         self._naming.discard(logical_id)
@@ -406,9 +405,7 @@ class _Resolver:
             self.resolve(arg[1], where)
         ][self.resolve(arg[2], where)],
         "Fn::GetAZs": lambda self, arg, where: [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
-        "Fn::Base64": lambda self, arg, where: (
-            __import__("base64").b64encode(str(self.resolve(arg, where)).encode()).decode()
-        ),
+        "Fn::Base64": lambda self, arg, where: base64.b64encode(str(self.resolve(arg, where)).encode()).decode(),
         "Fn::ImportValue": lambda self, arg, where: _unsupported(self, "Fn::ImportValue", where),
     }
 
