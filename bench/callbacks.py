@@ -8,7 +8,8 @@ Everything talks real HTTP on 127.0.0.1 to ``sfn_workers.local.sfn_endpoint`` th
 
 1. Overhead: warm invocations of the same small task, the variants interleaved round by round:
    a bare ``send_task_success`` call (the floor: one HTTP round trip), direct mode (no report),
-   callback mode (report + watchdog thread), callback mode with a heartbeat thread too.
+   callback mode (report + watchdog thread), callback mode with a heartbeat thread too. One call
+   of each in turn, medians of single calls.
 2. Delivery under throttling: every Send* call is throttled with probability p. A worker that
    calls ``send_task_success`` once (no retries) against an sfn-workers handler (jittered retries
    inside a 3 s Lambda): share of tokens left without an outcome, calls per token, time per report.
@@ -129,12 +130,13 @@ def overhead(rounds: int, per_round: int) -> dict[str, list[float]]:
         for fn in variants.values():  # warm up
             for _ in range(20):
                 fn()
-        for _ in range(rounds):
+        # One call of each variant in turn, so that every variant sees the same load on a shared
+        # machine; the median of the single calls is then robust to the load's spikes.
+        for _ in range(rounds * per_round):
             for name, fn in variants.items():
                 started = time.perf_counter()
-                for _ in range(per_round):
-                    fn()
-                samples[name].append((time.perf_counter() - started) / per_round * 1e6)
+                fn()
+                samples[name].append((time.perf_counter() - started) * 1e6)
     return samples
 
 
@@ -240,9 +242,9 @@ def report(quick: bool) -> str:
         "",
         f"`make bench-callbacks` (`.venv/bin/python bench/callbacks.py --write`); {took:.0f} s, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs (shared). Real HTTP to the strict local "
-        "endpoint (`sfn_workers.local.sfn_endpoint`) on 127.0.0.1; the variants alternate round by round.",
+        "endpoint (`sfn_workers.local.sfn_endpoint`) on 127.0.0.1; the variants alternate call by call.",
         "",
-        f"### Overhead per warm invocation ({rounds} rounds x {per_round}; median of round means)",
+        f"### Overhead per warm invocation ({rounds * per_round} calls each, interleaved; medians)",
         "",
         "| variant | µs | x one bare `send_task_success` |",
         "|---|---|---|",

@@ -66,8 +66,6 @@ RETRY_BASE_S = 0.05
 RETRY_CAP_S = 1.0
 #: Longest wait for a heartbeat in flight before the outcome is sent anyway.
 QUIET_WAIT_S = 2.0
-#: Longest wait for the thread threads to end once the outcome is reported.
-JOIN_TIMEOUT_S = 1.0
 
 
 class Delivery(enum.Enum):
@@ -155,7 +153,6 @@ class _Callback:
         self.end = _lambda_end(lambda_context)
         self.problem = ""  # why the outcome could not be delivered, for CallbackDeliveryError
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._worker: int | None = None
         self._log_keys = {"task_token": redact_token(token)}
 
@@ -175,10 +172,11 @@ class _Callback:
                 return delivery
             return self._report_success(output)
         finally:
+            # Wake the threads and close the guard; they end as soon as they are scheduled, holding
+            # no work (a late watchdog or heartbeat finds the outcome taken). Not joined: that would
+            # only add their wake-up to the invocation's billed time.
             self._stop.set()
-            self.guard.claim("ended")  # a late watchdog or heartbeat finds the outcome taken
-            for thread in self._threads:
-                thread.join(timeout=JOIN_TIMEOUT_S)
+            self.guard.claim("ended")
 
     def _start_threads(self) -> None:
         margin = self.handler.settings.timeout_margin_ms / 1000.0
@@ -190,7 +188,6 @@ class _Callback:
 
     def _spawn(self, name: str, target: Callable[[float], None], arg: float) -> None:
         thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
-        self._threads.append(thread)
         thread.start()
 
     # -- outcomes of the main thread

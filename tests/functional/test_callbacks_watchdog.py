@@ -98,7 +98,7 @@ def test_the_watchdog_does_not_fire_in_a_later_warm_invocation(tokens: MemoryTok
     handler = handler_of(quick, timeout_margin_ms=100)
     first = tokens.issue()
     handler({"taskToken": first, "n": 1}, FakeLambda(0.3))
-    assert callback_threads() == []  # cleaned up when the invocation ended
+    assert wait_for_no_callback_threads() == []  # they end with the invocation
     # WHEN a warm invocation runs past that moment
     second = tokens.issue()
     handler({"taskToken": second, "n": 2}, FakeLambda(5))
