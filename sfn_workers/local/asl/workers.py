@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-__all__ = ["Latch", "WorkerGroup", "before_blocking", "submit"]
+__all__ = ["WorkerGroup", "before_blocking", "submit"]
 
 _IDLE_SECONDS = 60.0
 
@@ -53,25 +53,6 @@ def submit(job: Callable[[], None]) -> None:
     if worker is None:
         worker = _Worker()
     worker.jobs.put(job)
-
-
-class Latch:
-    """Counts down to zero; ``wait`` blocks until it does."""
-
-    def __init__(self, count: int) -> None:
-        self._count = count
-        self._cond = threading.Condition(threading.Lock())
-
-    def count_down(self) -> None:
-        with self._cond:
-            self._count -= 1
-            if self._count <= 0:
-                self._cond.notify_all()
-
-    def wait(self) -> None:
-        with self._cond:
-            while self._count > 0:
-                self._cond.wait()
 
 
 _current = threading.local()
