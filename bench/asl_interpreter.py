@@ -175,8 +175,11 @@ def main() -> None:
             f"machine, {args.seconds:.0f} s per rate.\n\n{table}\n"
         )
         text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
-        pattern = re.compile(r"## ASL interpreter\n.*?(?=\n## |\Z)", re.S)
-        text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+        pattern = re.compile(r"## ASL interpreter\n.*?(?=^## |\Z)", re.S | re.M)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m: section + "\n", text)  # a blank line before the next section
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
         readme.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
