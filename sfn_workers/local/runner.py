@@ -115,6 +115,7 @@ class LocalRunner:
             self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.name}"
         self.definition = asl.parse_definition(document)
         self.functions: dict[str, LocalFunction] = {}
+        self._resolved: dict[str, LocalFunction | None] = {}  # reference -> function (cache)
         if self.template is not None:
             for logical_id, fn in self.template.functions.items():
                 self.functions[logical_id] = PythonFunction(fn)
@@ -124,6 +125,7 @@ class LocalRunner:
                 self.functions[existing.function.logical_id] = PythonFunction(existing.function, handler=handler)
             else:
                 self.functions[name] = callable_function(name, handler)
+            self._resolved.clear()
         self._check_resources()
         self.emulator = Emulator(endpoint_url=endpoint_url)
         self.tokens = asl.TokenBroker()
@@ -137,6 +139,12 @@ class LocalRunner:
 
     def function_for(self, reference: str) -> LocalFunction | None:
         """The local function a Resource ARN, FunctionName or name refers to."""
+        found = self._resolved.get(reference)
+        if found is None:
+            found = self._resolved[reference] = self._find_function(reference)
+        return found
+
+    def _find_function(self, reference: str) -> LocalFunction | None:
         if self.template is not None:
             fn = self.template.function_for(reference)
             if fn is not None:
