@@ -6,6 +6,7 @@ Inputs and outputs are JSON text, as GetExecutionHistory returns them.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from .clock import Clock
 
 __all__ = ["History", "details_key"]
+
+_log = logging.getLogger("sfn_workers.local")
 
 _DETAILS_KEYS: dict[str, str] = {}
 
@@ -39,20 +42,26 @@ class History:
         self._clock = clock
         self._listener = listener
         self._lock = threading.Lock()
+        self._listener_failed = False
 
     def add(self, event_type: str, previous: int, details: dict[str, Any] | None = None) -> int:
         """Append an event after event ``previous`` (0 for none); returns the new event's id."""
+        event: dict[str, Any] = {
+            "id": 0,
+            "previousEventId": previous,
+            "timestamp": self._clock.now(),
+            "type": event_type,
+        }
+        if details is not None:
+            event[_DETAILS_KEYS.get(event_type) or details_key(event_type)] = details
         with self._lock:
-            eid = len(self.events) + 1
-            event: dict[str, Any] = {
-                "id": eid,
-                "previousEventId": previous,
-                "timestamp": self._clock.now(),
-                "type": event_type,
-            }
-            if details is not None:
-                event[details_key(event_type)] = details
+            eid = event["id"] = len(self.events) + 1
             self.events.append(event)
         if self._listener is not None:
-            self._listener(event)
+            try:
+                self._listener(event)
+            except Exception:  # a broken progress display must not break the execution
+                if not self._listener_failed:
+                    self._listener_failed = True
+                    _log.exception("history listener failed on %s; later failures are not logged", event_type)
         return eid

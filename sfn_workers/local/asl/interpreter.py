@@ -774,6 +774,8 @@ class Execution:
 
     def _task_number(self, run: _StateRun, raw: Any, fld: str) -> float | None:
         body = run.spec.raw
+        if fld not in body and fld + "Path" not in body:
+            return None
         if fld in body:
             v = self._jsonata_value(run, fld, raw) if run.spec.jsonata else body[fld]
         elif fld + "Path" in body:

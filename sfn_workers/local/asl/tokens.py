@@ -9,6 +9,7 @@ task ends (answered, timed out, execution stopped) further calls get ``TaskTimed
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import secrets
 import threading
@@ -42,8 +43,10 @@ class TokenTicket:
 class TokenBroker:
     """Issues task tokens and routes SendTaskSuccess/Failure/Heartbeat to the waiting execution."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember_closed: int = 10_000) -> None:
         self._tickets: dict[str, TokenTicket] = {}
+        self._closed: collections.deque[str] = collections.deque()
+        self._remember = remember_closed
         self._lock = threading.Lock()
 
     def issue(self, wake: Any = None) -> TokenTicket:
@@ -58,8 +61,15 @@ class TokenBroker:
     def close(self, ticket: TokenTicket, reason: str = "done") -> None:
         """The task ended without (further) use of its token: later calls are refused."""
         with ticket.lock:
-            if ticket.closed is None:
-                ticket.closed = reason
+            if ticket.closed is not None:
+                return
+            ticket.closed = reason
+        # Closed tokens are remembered (to answer TaskTimedOut/TaskDoesNotExist) up to a bound, so a
+        # long-running endpoint does not grow forever; older ones then answer InvalidToken.
+        with self._lock:
+            self._closed.append(ticket.token)
+            while len(self._closed) > self._remember:
+                self._tickets.pop(self._closed.popleft(), None)
 
     def _open(self, token: str) -> TokenTicket:
         if not isinstance(token, str) or not token:

@@ -588,3 +588,11 @@ def test_jsonata_now_and_millis_follow_the_virtual_clock() -> None:
     }
     r = execute(definition, {}, clock=VirtualClock(T0))
     assert r.output == {"now": "2024-01-01T01:00:00.000Z", "ms": int((T0 + timedelta(hours=1)).timestamp() * 1000)}
+
+
+def test_a_failing_listener_does_not_break_the_execution() -> None:
+    def listener(_event: dict[str, Any]) -> None:
+        raise BrokenPipeError("progress display went away")
+
+    r = execute(one({"Type": "Pass"}), {"a": 1}, listener=listener)
+    assert r.status == "SUCCEEDED" and r.output == {"a": 1}

@@ -136,3 +136,16 @@ def test_a_stopped_execution_closes_its_token() -> None:
     with pytest.raises(ApiError) as err:
         broker.send_task_success(tokens[0], "{}")
     assert err.value.code == "TaskDoesNotExist"
+
+
+def test_the_broker_remembers_a_bounded_number_of_closed_tokens() -> None:
+    broker = TokenBroker(remember_closed=2)
+    tickets = [broker.issue() for _ in range(3)]
+    for t in tickets:
+        broker.close(t, "timed_out")
+    with pytest.raises(ApiError) as err:
+        broker.send_task_success(tickets[0].token, "{}")
+    assert err.value.code == "InvalidToken"  # forgotten: the oldest beyond the bound
+    with pytest.raises(ApiError) as err:
+        broker.send_task_success(tickets[2].token, "{}")
+    assert err.value.code == "TaskTimedOut"
