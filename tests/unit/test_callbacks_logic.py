@@ -127,3 +127,15 @@ def test_described_failures_always_fit_send_task_failure(error: str, cause: str)
     parsed = json.loads(document)
     assert parsed["errorType"] == name
     assert isinstance(parsed["stackTrace"], list)
+
+
+# -- the Step Functions client -----------------------------------------------------------------
+
+
+def test_the_step_functions_client_leaves_retries_to_the_callbacks() -> None:
+    # botocore's own backoff knows no Lambda deadline: one HTTP request per call, retried by callbacks.py
+    from sfn_workers._aws import Clients
+
+    config = Clients().get("stepfunctions").meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert config.read_timeout <= 5
