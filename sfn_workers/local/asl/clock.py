@@ -43,6 +43,8 @@ class _Registration(threading.local):
 class VirtualClock:
     """Simulated time: waits return as soon as every registered thread is waiting (see module doc)."""
 
+    virtual = True  # synchronous calls take no time on this clock
+
     def __init__(self, start: datetime | None = None) -> None:
         start = start or datetime.now(UTC).replace(microsecond=0)
         if start.tzinfo is None:
@@ -174,6 +176,8 @@ class _NoHold:
 
 class RealClock:
     """Wall-clock time; waits really wait (``sfn-workers run --real-time``)."""
+
+    virtual = False
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())

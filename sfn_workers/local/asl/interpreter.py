@@ -1,8 +1,9 @@
 """Run a validated definition: states, data flow, Retry/Catch, Map/Parallel, task tokens, history.
 
-Threads: an execution runs on the caller's thread; Map and Parallel run their iterations on a
-bounded pool of worker threads (one per branch, at most MaxConcurrency - or 40, like AWS's inline
-Map - per Map), registered with the clock so virtual time stays consistent (see clock.py).
+Threads: an execution runs on the caller's thread, which is also the first worker of each Map or
+Parallel it reaches; Parallel adds a thread per further branch, Map adds workers (up to
+MaxConcurrency, or 40 like AWS's inline Map) only while iterations wait or block (workers.py).
+Every worker is registered with the clock so virtual time stays consistent (clock.py).
 Values are never mutated in place: ResultPath copies only the spine it changes, so inputs, outputs
 and history share structure safely.
 """
@@ -172,7 +173,7 @@ class Execution:
         self.execution_arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{self.name}"
         self.history = History(clock, listener)
         self._rng = rng or random.Random()
-        self._virtual = hasattr(clock, "hold") and not type(clock).__name__.startswith("Real")
+        self._virtual = bool(getattr(clock, "virtual", False))
         self._grace = token_grace_seconds if self._virtual else 0.0
         self._stop: tuple[str, str | None, str | None] | None = None
         self._deadline: datetime | None = None
@@ -665,10 +666,10 @@ class Execution:
             return spec.default, self._choice_tail(run, raw, spec.raw, bindings)
         value = self._path(run, "InputPath", raw) if "InputPath" in spec.raw else raw
         resolve = self._resolver(run, value)
-        for _i, (rule, nxt, rawc) in enumerate(spec.choices):
+        for i, (rule, nxt, rawc) in enumerate(spec.choices):
             if rule(resolve):
                 assigned = (
-                    self._assign_jsonpath(run, rawc["Assign"], value, raw, f"Choices[{_i}].Assign")
+                    self._assign_jsonpath(run, rawc["Assign"], value, raw, f"Choices[{i}].Assign")
                     if "Assign" in rawc
                     else None
                 )
@@ -704,7 +705,6 @@ class Execution:
     def _wait(self, run: _StateRun, raw: Any) -> tuple[str | None, Any]:
         spec = run.spec
         body = spec.raw
-        name = spec.name
         if spec.jsonata:
             if "Seconds" in body:
                 secs = self._jsonata_value(run, "Seconds", raw)
@@ -756,7 +756,6 @@ class Execution:
                     f"format string: {p} == {_txt(v)}",
                 )
             seconds = (ts - self.clock.now()).total_seconds()
-        del name
         assigned = self._assign_jsonpath(run, body["Assign"], value, raw) if "Assign" in body else None
         self._sleep(seconds, run.scope)
         return spec.next, self._choice_out(run, value, assigned)
