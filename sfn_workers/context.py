@@ -16,10 +16,15 @@ __all__ = ["Deadline", "TaskContext", "current_context", "redact_token"]
 
 
 def redact_token(token: str | None) -> str | None:
-    """A task token shortened for logs: enough to correlate, never enough to use."""
+    """A task token as logs show it: a short digest to correlate lines, never enough to use it.
+
+    A digest rather than a prefix, because real tokens share long constant prefixes.
+    """
     if token is None:
         return None
-    return f"{token[:8]}…({len(token)} chars)" if len(token) > 12 else "…"
+    import hashlib  # only callback mode logs tokens
+
+    return f"sha256:{hashlib.sha256(token.encode()).hexdigest()[:12]} ({len(token)} chars)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,3 +45,14 @@ def test_log_lines_carry_request_execution_and_state_then_forget_them() -> None:
     # the next (warm) invocation carries none of the previous one's correlation keys
     assert second["step"] == 2
     assert not {"function_request_id", "execution", "state"} & set(second)
+
+
+def test_redacted_tokens_correlate_without_revealing_the_token() -> None:
+    from sfn_workers.context import redact_token
+
+    shared_prefix = "AQCEAAAAKgAAAAMAAAAAAAAAA"
+    first, second = shared_prefix + "x" * 500, shared_prefix + "y" * 500
+    assert redact_token(first) == redact_token(first)
+    assert redact_token(first) != redact_token(second)
+    assert shared_prefix[:8] not in (redact_token(first) or "")
+    assert (redact_token(first) or "").endswith("(525 chars)")
