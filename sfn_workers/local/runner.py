@@ -237,12 +237,11 @@ class LocalRunner:
         """An ``asl.Execution`` of this state machine, not started."""
         from sfn_workers.local import asl
 
-        self.open()
         clock = clock or self.clock()
         return asl.Execution(
             self.definition,
             input,
-            integrations=_Integrations(self, clock),
+            integrations=self.integrations(clock),
             clock=clock,
             tokens=self.tokens,
             name=name,
