@@ -24,6 +24,7 @@ import queue
 import re
 import signal
 import threading
+import time
 import uuid
 import zlib
 from collections import OrderedDict
@@ -355,6 +356,7 @@ class LocalStepFunctions:
         self._seq = 0
         self._closed_count = 0
         self._running = 0
+        self._released_at = (0, time.monotonic())  # (closed count, monotonic time) of the last memory release
         self._lock = threading.RLock()
         self._pool = _Pool(max_executions)
         self._accepting = True
@@ -617,11 +619,17 @@ class LocalStepFunctions:
             self._closed_count += 1
             self._enforce_retention()
             self._running -= 1
-            idle = self._running == 0
+            # Idle after a burst (or a while since the last time): worth a full collection. Not after
+            # every execution of a one-at-a-time client, which would pay a full collection each.
+            release = self._running == 0 and (
+                self._closed_count - self._released_at[0] >= 20 or time.monotonic() - self._released_at[1] >= 5.0
+            )
+            if release:
+                self._released_at = (self._closed_count, time.monotonic())
         run.done.set()
         if self._closed_count % 500 == 0:
             self.tokens.forget_closed()  # bound the broker; late SendTask* for old tokens get InvalidToken
-        if idle:
+        if release:
             _release_memory()
 
     def _enforce_retention(self) -> None:
