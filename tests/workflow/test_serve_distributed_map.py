@@ -286,3 +286,48 @@ def test_jsonata_item_reader_arguments_and_item_selector(s3_runner: Any) -> None
     result = _run(s3_runner, definition, {"key": "in/j.json"})
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == [{"n": 10}, {"n": 20}]
+
+
+class _NoIntegrations:
+    def invoke_lambda(self, call: Any) -> Any:
+        raise AssertionError("unused")
+
+    def call_service(self, resource: str, parameters: Any, context: Any) -> Any:
+        raise AssertionError("unused")
+
+
+def test_stopping_the_parent_stops_its_children_and_virtual_time_is_shared() -> None:
+    import threading
+    import time
+
+    from sfn_workers.local import asl
+
+    waits = _machine(
+        {
+            "Type": "Map",
+            "MaxConcurrency": 2,
+            "ItemProcessor": _processor({"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}),
+        }
+    )
+    definition = asl.parse_definition(waits)
+
+    # GIVEN children that wait in virtual time, two at a time: the map run takes the longest lane
+    clock = asl.VirtualClock()
+    items = [{"s": 3600}, {"s": 60}, {"s": 7200}, {"s": 10}]
+    result = asl.Execution(
+        definition, items, integrations=_NoIntegrations(), clock=clock, tokens=asl.TokenBroker()
+    ).run()
+    assert result.status == "SUCCEEDED" and result.output == items
+    assert (result.stop - result.start).total_seconds() == 60 + 7200  # lane 2: 60 s then 7200 s
+
+    # WHEN a real-time execution is stopped while its children wait
+    execution = asl.Execution(
+        definition, [{"s": 100}] * 3, integrations=_NoIntegrations(), clock=asl.RealClock(), tokens=asl.TokenBroker()
+    )
+    threading.Timer(0.3, lambda: execution.stop("Operator", "enough")).start()
+    started = time.monotonic()
+    stopped = execution.run()
+
+    # THEN it ends ABORTED at once, its children with it
+    assert time.monotonic() - started < 5
+    assert (stopped.status, stopped.error) == ("ABORTED", "Operator")
