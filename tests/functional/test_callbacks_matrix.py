@@ -19,10 +19,10 @@ from sfn_workers.callbacks import SEND_ATTEMPTS
 from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from tests.functional.test_callbacks_support import (
-    FakeLambda,
     handler_of,
     wait_for_no_callback_threads,
 )
+from tests.lambda_context import FakeLambdaContext
 
 
 class Order(BaseModel):
@@ -69,7 +69,7 @@ EVENT = {"orderId": "o-1", "quantity": 3}
 def test_success_reports_the_validated_output_once(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     token = tokens.issue()
     handler = handler_of(check)
-    assert handler({**EVENT, "taskToken": token}, FakeLambda(5)) is None
+    assert handler({**EVENT, "taskToken": token}, FakeLambdaContext(5)) is None
     assert tokens.outcome(token).json() == {"orderId": "o-1", "inStock": True}
     assert tokens.refused == []
     assert [c.action for c in sfn_endpoint.calls] == ["SendTaskSuccess"]
@@ -77,7 +77,7 @@ def test_success_reports_the_validated_output_once(tokens: MemoryTokens, sfn_end
 
 def test_handler_raises_reports_its_class_name_and_a_lambda_like_cause(tokens: MemoryTokens) -> None:
     token = tokens.issue()
-    assert handler_of(check)({"orderId": "o-1", "quantity": -1, "taskToken": token}, FakeLambda(5)) is None
+    assert handler_of(check)({"orderId": "o-1", "quantity": -1, "taskToken": token}, FakeLambdaContext(5)) is None
     error, cause = failure(tokens, token)
     assert error == "ValueError"
     assert cause["errorType"] == "ValueError"
@@ -88,7 +88,7 @@ def test_handler_raises_reports_its_class_name_and_a_lambda_like_cause(tokens: M
 
 def test_input_invalid_reports_validation_error(tokens: MemoryTokens) -> None:
     token = tokens.issue()
-    handler_of(check)({"orderId": "o-1", "taskToken": token}, FakeLambda(5))
+    handler_of(check)({"orderId": "o-1", "taskToken": token}, FakeLambdaContext(5))
     error, cause = failure(tokens, token)
     assert error == "ValidationError"
     assert "quantity" in cause["errorMessage"]
@@ -96,7 +96,7 @@ def test_input_invalid_reports_validation_error(tokens: MemoryTokens) -> None:
 
 def test_missing_payload_field_reports_validation_error(tokens: MemoryTokens) -> None:
     token = tokens.issue()
-    handler_of(check, payload_field="order")({"taskToken": token}, FakeLambda(5))
+    handler_of(check, payload_field="order")({"taskToken": token}, FakeLambdaContext(5))
     error, cause = failure(tokens, token)
     assert error == "ValidationError"
     assert "'order'" in cause["errorMessage"]
@@ -107,7 +107,7 @@ def test_output_invalid_reports_output_validation_error(tokens: MemoryTokens) ->
         return {"orderId": order.orderId}  # type: ignore[return-value]
 
     token = tokens.issue()
-    handler_of(wrong)({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler_of(wrong)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     assert failure(tokens, token)[0] == "OutputValidationError"
 
 
@@ -116,7 +116,7 @@ def test_output_too_large_without_offloading_reports_payload_too_large(tokens: M
         return {"blob": "x" * 262_144}
 
     token = tokens.issue()
-    handler_of(huge)({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler_of(huge)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     error, cause = failure(tokens, token)
     assert error == "PayloadTooLarge"
     assert "262144" in cause["errorMessage"] or "262,144" in cause["errorMessage"]
@@ -132,7 +132,7 @@ def test_large_output_is_offloaded_and_the_success_carries_a_pointer(tokens: Mem
 
     token = tokens.issue()
     handler = handler_of(huge, offload=S3Offload(bucket="payloads", keep=["orderId"]))
-    handler({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     output = tokens.outcome(token).json()
     assert output["orderId"] == "o-1"
     assert output["blob"]["sfn_workers_s3"]["bucket"] == "payloads"
@@ -146,7 +146,7 @@ def test_s3_down_while_offloading_reports_offload_error(tokens: MemoryTokens, aw
     token = tokens.issue()
     handler = handler_of(huge, offload=S3Offload(bucket="no-such-bucket"))
     # WHEN the output must be offloaded, THEN the task fails with OffloadError, reported once
-    handler({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     error, cause = failure(tokens, token)
     assert error == "OffloadError"
     assert "no-such-bucket" in cause["errorMessage"]
@@ -163,7 +163,7 @@ def test_s3_unreachable_while_offloading_reports_offload_error(
         return {"blob": "x" * 300_000}
 
     token = tokens.issue()
-    handler_of(huge, offload=S3Offload(bucket="payloads"))({**EVENT, "taskToken": token}, FakeLambda(3))
+    handler_of(huge, offload=S3Offload(bucket="payloads"))({**EVENT, "taskToken": token}, FakeLambdaContext(3))
     assert failure(tokens, token)[0] == "OffloadError"
 
 
@@ -173,7 +173,7 @@ def test_task_failure_with_oversized_error_and_cause_is_cut_to_what_the_api_acce
         raise TaskFailure("E" * 1000, '"quoted" \u2028 ' * 20_000)
 
     token = tokens.issue()
-    handler_of(refuse)({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler_of(refuse)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     outcome = tokens.outcome(token)
     assert outcome.error == "E" * ERROR_LIMIT
     assert outcome.cause is not None and len(outcome.cause) <= CAUSE_LIMIT
@@ -187,7 +187,7 @@ def test_base_exceptions_are_reported_then_re_raised(tokens: MemoryTokens, exc_t
 
     token = tokens.issue()
     with pytest.raises(exc_type):
-        handler_of(leave)({**EVENT, "taskToken": token}, FakeLambda(5))
+        handler_of(leave)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     assert failure(tokens, token)[0] == exc_type.__name__
 
 
@@ -197,7 +197,7 @@ def test_base_exceptions_are_reported_then_re_raised(tokens: MemoryTokens, exc_t
 def test_send_throttled_twice_is_retried_and_delivered_once(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     token = tokens.issue()
     sfn_endpoint.inject("SendTaskSuccess", Fault.throttle(), times=2)
-    handler_of(check)({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler_of(check)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     assert tokens.outcome(token).kind == "success"
     assert [c.code for c in sfn_endpoint.calls_of("SendTaskSuccess")] == ["ThrottlingException"] * 2 + [None]
 
@@ -205,7 +205,7 @@ def test_send_throttled_twice_is_retried_and_delivered_once(tokens: MemoryTokens
 def test_dropped_connection_is_retried(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     token = tokens.issue()
     sfn_endpoint.inject("SendTaskFailure", Fault.drop())
-    handler_of(check)({"orderId": "o", "quantity": -1, "taskToken": token}, FakeLambda(5))
+    handler_of(check)({"orderId": "o", "quantity": -1, "taskToken": token}, FakeLambdaContext(5))
     assert failure(tokens, token)[0] == "ValueError"
 
 
@@ -216,7 +216,7 @@ def test_send_500_on_every_try_raises_callback_delivery_error_within_the_lambda_
     # GIVEN Step Functions answers 500 to every call
     token = tokens.issue()
     sfn_endpoint.inject("*", Fault.internal_failure(), times=None)
-    context = FakeLambda(1.0)
+    context = FakeLambdaContext(1.0)
     # WHEN the handler reports, THEN it raises so that Lambda's retries keep the event
     with pytest.raises(CallbackDeliveryError) as raised:
         handler_of(check)({"orderId": "o", "quantity": quantity, "taskToken": token}, context)
@@ -233,14 +233,14 @@ def test_permanent_refusal_is_not_retried_and_raises(tokens: MemoryTokens, sfn_e
     token = tokens.issue()
     sfn_endpoint.inject("SendTaskSuccess", Fault.refuse())
     with pytest.raises(CallbackDeliveryError, match="AccessDenied"):
-        handler_of(check)({**EVENT, "taskToken": token}, FakeLambda(5))
+        handler_of(check)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     assert len(sfn_endpoint.calls) == 1
 
 
 def test_refused_output_is_reported_as_a_failure_instead(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     token = tokens.issue()
     sfn_endpoint.inject("SendTaskSuccess", Fault.refuse("InvalidOutput", "Invalid Output"))
-    handler_of(check)({**EVENT, "taskToken": token}, FakeLambda(5))
+    handler_of(check)({**EVENT, "taskToken": token}, FakeLambdaContext(5))
     assert failure(tokens, token)[0] == "OutputValidationError"
 
 
@@ -261,7 +261,7 @@ def test_token_already_closed_is_logged_and_the_handler_returns(
         return Checked(orderId=order.orderId, inStock=True)
 
     # WHEN the worker finishes, THEN it returns normally: there is nothing to report to
-    assert handler_of(work)({**EVENT, "taskToken": token}, FakeLambda(5)) is None
+    assert handler_of(work)({**EVENT, "taskToken": token}, FakeLambdaContext(5)) is None
     assert ran == ["o-1"]
     assert tokens.outcomes.get(token, []) == []
     expected = "InvalidToken" if closed_as == "never issued" else closed_as
@@ -271,7 +271,7 @@ def test_token_already_closed_is_logged_and_the_handler_returns(
 
 def test_empty_token_raises_without_calling_step_functions(sfn_endpoint: SfnEndpoint) -> None:
     with pytest.raises(CallbackDeliveryError, match="empty"):
-        handler_of(check)({**EVENT, "taskToken": ""}, FakeLambda(5))
+        handler_of(check)({**EVENT, "taskToken": ""}, FakeLambdaContext(5))
     assert sfn_endpoint.calls == []
 
 

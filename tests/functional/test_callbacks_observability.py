@@ -14,7 +14,8 @@ import pytest
 from sfn_workers import CallbackDeliveryError, TaskContext
 from sfn_workers._log import get_logger
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from tests.functional.test_callbacks_support import FakeLambda, handler_of, wait_for_no_callback_threads
+from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
+from tests.lambda_context import FakeLambdaContext
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def run_every_path(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> list[str]
         if case == "undeliverable":
             sfn_endpoint.inject("*", Fault.refuse(), when=lambda r, t=token: r.get("taskToken") == t)
         try:
-            handler({"taskToken": token, "case": case}, FakeLambda(0.6 if case == "slow" else 5))
+            handler({"taskToken": token, "case": case}, FakeLambdaContext(0.6 if case == "slow" else 5))
         except CallbackDeliveryError:
             assert case == "undeliverable"
     return issued

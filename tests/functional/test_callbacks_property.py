@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from sfn_workers import CallbackDeliveryError, TaskContext
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from tests.functional.test_callbacks_support import FakeLambda, handler_of, wait_for_no_callback_threads
+from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
+from tests.lambda_context import FakeLambdaContext
 
 
 class Ok(BaseModel):
@@ -68,7 +69,7 @@ def test_one_outcome_or_closed_or_raise(
 
     raised: BaseException | None = None
     try:
-        result = handler(event, FakeLambda(1.2))
+        result = handler(event, FakeLambdaContext(1.2))
         assert result is None
     except CallbackDeliveryError as exc:
         raised = exc

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from sfn_workers import TaskContext
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from tests.functional.test_callbacks_support import FakeLambda, handler_of, wait_for_no_callback_threads
+from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
+from tests.lambda_context import FakeLambdaContext
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_a_batch_mixing_every_fault_lists_only_the_unreported_records(
         ]
     }
     # WHEN the batch is handled
-    response = handler_of(worker(tokens))(event, FakeLambda(10))
+    response = handler_of(worker(tokens))(event, FakeLambdaContext(10))
     # THEN only the malformed records and the one whose outcome could not be delivered are listed
     assert failed_ids(response) == ["m-not-json", "m-no-token", "m-array", "m-down"]
     # and every other token got exactly its outcome
@@ -121,7 +122,7 @@ def test_payload_is_the_body_less_the_token(tokens: MemoryTokens) -> None:
 
     token = tokens.issue()
     body = {"taskToken": token, "order": {"id": "o-1"}, "sfn_context": {"execution": "e-1", "state": "Approve"}}
-    assert failed_ids(handler_of(echo)({"Records": [record("m-1", body)]}, FakeLambda(5))) == []
+    assert failed_ids(handler_of(echo)({"Records": [record("m-1", body)]}, FakeLambdaContext(5))) == []
     assert seen == [{"order": {"id": "o-1"}}]
     assert tokens.outcome(token).json() == {"order": {"id": "o-1"}}
 
@@ -133,7 +134,7 @@ def test_custom_token_field_and_payload_field(tokens: MemoryTokens) -> None:
     token = tokens.issue()
     body = {"token": token, "input": {"id": "o-2"}, "other": 1}
     handler = handler_of(echo, token_field="token", payload_field="input")
-    assert failed_ids(handler({"Records": [record("m-1", body)]}, FakeLambda(5))) == []
+    assert failed_ids(handler({"Records": [record("m-1", body)]}, FakeLambdaContext(5))) == []
     assert tokens.outcome(token).json() == {"id": "o-2"}
 
 
@@ -154,7 +155,7 @@ def test_when_time_runs_out_the_watchdog_reports_and_later_records_are_left_for_
         ]
     }
     # WHEN the batch runs in a Lambda with 0.6 s left and a 0.3 s margin
-    response = handler_of(slow, timeout_margin_ms=300)(event, FakeLambda(0.6))
+    response = handler_of(slow, timeout_margin_ms=300)(event, FakeLambdaContext(0.6))
     # THEN the slow one was reported WorkerTimeout, the next one not started and listed for SQS
     assert tokens.outcome(first).error == "WorkerTimeout"
     assert failed_ids(response) == ["m-next"]
@@ -168,5 +169,5 @@ def test_system_exit_in_a_record_is_reported_then_re_raised(tokens: MemoryTokens
 
     token = tokens.issue()
     with pytest.raises(SystemExit):
-        handler_of(leave)({"Records": [record("m-1", {"taskToken": token})]}, FakeLambda(5))
+        handler_of(leave)({"Records": [record("m-1", {"taskToken": token})]}, FakeLambdaContext(5))
     assert tokens.outcome(token).error == "SystemExit"

@@ -18,18 +18,6 @@ from sfn_workers._aws import Clients
 _session: Any = None
 
 
-class FakeLambda:
-    """The part of Lambda's context the callbacks read: the request id and the time left."""
-
-    aws_request_id = "req-1"
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
 def warm_clients() -> Clients:
     """Fresh clients (for this test's endpoint) with the Step Functions one already created."""
     global _session

@@ -13,12 +13,12 @@ import pytest
 from sfn_workers import CallbackDeliveryError, TaskContext, WorkerTimeout
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from tests.functional.test_callbacks_support import (
-    FakeLambda,
     callback_threads,
     handler_of,
     wait_for_no_callback_threads,
     wait_until,
 )
+from tests.lambda_context import FakeLambdaContext
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_watchdog_reports_worker_timeout_while_the_function_still_runs(tokens: M
 
     token = tokens.issue()
     handler = handler_of(hang, timeout_margin_ms=300)
-    invocation = threading.Thread(target=handler, args=({"taskToken": token}, FakeLambda(0.5)))
+    invocation = threading.Thread(target=handler, args=({"taskToken": token}, FakeLambdaContext(0.5)))
     started = time.monotonic()
     invocation.start()
     # WHEN the margin is reached, THEN WorkerTimeout is reported while the function still runs
@@ -72,7 +72,7 @@ def test_function_returning_after_the_watchdog_is_dropped(tokens: MemoryTokens, 
 
     token = tokens.issue()
     # WHEN it returns
-    result = handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambda(0.6))
+    result = handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.6))
     # THEN only the watchdog's WorkerTimeout was reported: the late success was never sent
     assert result is None
     assert tokens.outcome(token).error == "WorkerTimeout"
@@ -85,7 +85,7 @@ def test_function_raising_after_the_watchdog_is_dropped_too(tokens: MemoryTokens
         raise RuntimeError("too late")
 
     token = tokens.issue()
-    handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambda(0.6))
+    handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.6))
     assert tokens.outcome(token).error == "WorkerTimeout"
     assert len(sfn_endpoint.calls) == 1
 
@@ -97,11 +97,11 @@ def test_the_watchdog_does_not_fire_in_a_later_warm_invocation(tokens: MemoryTok
 
     handler = handler_of(quick, timeout_margin_ms=100)
     first = tokens.issue()
-    handler({"taskToken": first, "n": 1}, FakeLambda(0.3))
+    handler({"taskToken": first, "n": 1}, FakeLambdaContext(0.3))
     assert wait_for_no_callback_threads() == []  # they end with the invocation
     # WHEN a warm invocation runs past that moment
     second = tokens.issue()
-    handler({"taskToken": second, "n": 2}, FakeLambda(5))
+    handler({"taskToken": second, "n": 2}, FakeLambdaContext(5))
     time.sleep(0.3)
     # THEN each token has its own single success, and no WorkerTimeout was ever sent
     assert tokens.outcome(first).json() == {"n": 1}
@@ -122,7 +122,7 @@ def test_exactly_one_outcome_when_the_function_ends_right_at_the_watchdog(
     for i in range(12):
         token = tokens.issue()
         issued.append(token)
-        handler({"taskToken": token, "sleep": 0.1 + (i - 6) * 0.002}, FakeLambda(0.2))
+        handler({"taskToken": token, "sleep": 0.1 + (i - 6) * 0.002}, FakeLambdaContext(0.2))
     # THEN every token got exactly one outcome, one way or the other, and nothing was refused
     kinds = [tokens.outcome(token).kind for token in issued]
     assert set(kinds) <= {"success", "failure"}
@@ -141,7 +141,7 @@ def test_heartbeats_are_sent_while_the_function_runs_and_none_after_the_outcome(
         return {"done": True}
 
     token = tokens.issue()
-    handler_of(slow, heartbeat_seconds=0.1)({"taskToken": token}, FakeLambda(5))
+    handler_of(slow, heartbeat_seconds=0.1)({"taskToken": token}, FakeLambdaContext(5))
     time.sleep(0.25)  # a stray heartbeat thread would have sent more by now
     actions = [c.action for c in sfn_endpoint.calls]
     assert 2 <= tokens.heartbeats[token] <= 4
@@ -157,7 +157,7 @@ def test_ctx_heartbeat_sends_one_on_demand(tokens: MemoryTokens) -> None:
         return {"beats": 3}
 
     token = tokens.issue()
-    handler_of(beats)({"taskToken": token}, FakeLambda(5))
+    handler_of(beats)({"taskToken": token}, FakeLambdaContext(5))
     assert tokens.heartbeats[token] == 3
     assert tokens.outcome(token).json() == {"beats": 3}
 
@@ -181,7 +181,7 @@ def test_ctx_heartbeat_answered_task_timed_out_stops_the_work(tokens: MemoryToke
 
     token = tokens.issue()
     # WHEN the function heartbeats, THEN ctx.heartbeat() raises WorkerTimeout and the work stops
-    assert handler_of(work)({"taskToken": token}, FakeLambda(5)) is None
+    assert handler_of(work)({"taskToken": token}, FakeLambdaContext(5)) is None
     assert steps == [0, 1]
     assert len(seen) == 1 and "TaskTimedOut" in str(seen[0])
     # and nothing is reported for the closed task: no SendTaskFailure(WorkerTimeout) either
@@ -214,7 +214,7 @@ def test_background_heartbeat_answered_task_timed_out_drops_the_result(
         return {"result": "dropped"}
 
     # WHEN the function then returns
-    handler_of(work, heartbeat_seconds=0.05)({"taskToken": token}, FakeLambda(5))
+    handler_of(work, heartbeat_seconds=0.05)({"taskToken": token}, FakeLambdaContext(5))
     # THEN nothing is reported after the closing answer, and ctx.heartbeat() raised
     assert tokens.outcomes[token] == []
     assert [c.code for c in sfn_endpoint.calls] == [None, None, "TaskTimedOut"]
@@ -233,7 +233,7 @@ def test_ctx_heartbeat_after_the_watchdog_fired_raises_worker_timeout(tokens: Me
             raise
 
     token = tokens.issue()
-    handler_of(late, timeout_margin_ms=400)({"taskToken": token}, FakeLambda(0.5))
+    handler_of(late, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.5))
     assert tokens.outcome(token).error == "WorkerTimeout"
     assert len(raised) == 1
     assert tokens.heartbeats[token] == 0
@@ -252,6 +252,6 @@ def test_watchdog_report_undeliverable_makes_the_handler_raise_once_the_function
     token = tokens.issue()
     # WHEN the function returns before the Lambda's end, THEN the handler raises for Lambda to retry
     with pytest.raises(CallbackDeliveryError, match="SendTaskFailure failed"):
-        handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambda(0.7))
+        handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.7))
     assert tokens.outcomes[token] == []
     assert {c.action for c in sfn_endpoint.calls} == {"SendTaskFailure"}  # the late success was not sent

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sfn_workers import RetryBudget, RetryPolicy, retry, task
 from sfn_workers.context import Deadline
 from sfn_workers.errors import ConfigurationError, RetryBudgetExhausted
+from tests.lambda_context import FakeLambdaContext
 
 
 def client_error(code: str, status: int = 400, headers: dict[str, str] | None = None) -> ClientError:
@@ -287,16 +288,6 @@ def test_bad_options_fail_at_decoration_time(options: dict[str, Any]) -> None:
         retry(**options)
 
 
-class FakeLambdaContext:
-    aws_request_id = "req-1"
-
-    def __init__(self, remaining_ms: int) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
     # GIVEN a task whose downstream call always throttles, retried with 1 s delays
     slept: list[float] = []
@@ -315,13 +306,13 @@ def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
 
     # WHEN the Lambda has 1.8 s left (0.3 s after the margin): no 1 s sleep fits
     with pytest.raises(ClientError):
-        handler({"orderId": "o-1"}, FakeLambdaContext(1800))
+        handler({"orderId": "o-1"}, FakeLambdaContext(1.8))
     assert calls == 1 and slept == []
 
     # WHEN it has a minute left, the same policy retries all the way
     calls = 0
     with pytest.raises(ClientError):
-        handler({"orderId": "o-1"}, FakeLambdaContext(60_000))
+        handler({"orderId": "o-1"}, FakeLambdaContext(60.0))
     assert calls == 5 and slept == [1.0, 2.0, 4.0, 5.0]  # the last one capped at 5 s
 
 
