@@ -284,6 +284,8 @@ def test_the_build_has_every_function_and_the_layer_with_sfn_workers(build_dir: 
     }
     layer = build_dir / "SfnWorkersLayer" / "python"
     assert (layer / "sfn_workers" / "task.py").exists()
+    # the template turns tracing on: the layer ships the tracing extra, so each step gets a subsegment
+    assert (layer / "aws_xray_sdk").is_dir()
     # pydantic-core is a compiled extension: the wheel must be the Lambda platform's, for cp312
     [core] = list((layer / "pydantic_core").glob("_pydantic_core.cpython-312-*-linux-gnu.so"))
     assert _architecture().replace("arm64", "aarch64") in core.name
