@@ -14,6 +14,7 @@ is done anew each run (its result depends on the working tree). Marked slow; par
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -86,7 +87,25 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam") / "build"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0")
     env["PATH"] = f"{_python312().parent}{os.pathsep}{env.get('PATH', '')}"
-    done = subprocess.run(
+    # pip builds the sfn-workers wheel inside the working tree (build/, *.egg-info): two builds at
+    # once would trample each other, and aws-lambda-builders ignores a failed wheel build, leaving a
+    # layer without sfn_workers. One build at a time per working tree.
+    lock = (TOOLS / ".sam-build.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        done = _sam_build(out, env)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    assert done.returncode == 0, f"sam build failed:\n{done.stdout}\n{done.stderr}"
+    assert (out / "SfnWorkersLayer" / "python" / "sfn_workers" / "task.py").exists(), (
+        f"the layer has no sfn_workers (its wheel build failed):\n{done.stdout}\n{done.stderr}"
+    )
+    return out
+
+
+def _sam_build(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             str(TOOLS / "bin" / "sam"),
             "build",
@@ -103,8 +122,6 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, f"sam build failed:\n{done.stdout}\n{done.stderr}"
-    return out
 
 
 @dataclass
@@ -199,6 +216,9 @@ class Runtime:
                 request = urllib.request.Request(url, data=data, method="POST")
                 with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec B310 - loopback
                     return json.loads(answer.read())
+            except urllib.error.HTTPError as exc:  # the emulator answered: the runtime failed (no retry)
+                body = exc.read().decode("utf-8", "replace")
+                raise AssertionError(f"{self.fn.name}: HTTP {exc.code} {body}\n{self.output()}") from exc
             except (ConnectionError, urllib.error.URLError) as exc:
                 # The emulator may not listen yet; it never answers a refused connection for us.
                 if self.process.poll() is not None or time.monotonic() > give_up:
