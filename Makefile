@@ -70,6 +70,9 @@ $(LAMBDA_STAMP): requirements-lambda.txt
 sam-build: $(TOOLS_STAMP)
 	PATH="$(dir $(PY312)):$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam build \
 		--template template.yaml --parameter-overrides Architecture=$(ARCH)
+	@# aws-lambda-builders ignores a failed wheel build of a local package: check the layer has it.
+	@test -f .aws-sam/build/SfnWorkersLayer/python/sfn_workers/task.py || \
+		{ echo "sam-build: the layer has no sfn_workers (its wheel build failed)"; exit 1; }
 
 unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
 	$(PY) -m pytest -q
