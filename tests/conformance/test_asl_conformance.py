@@ -1,8 +1,9 @@
 """AWS-recorded ASL executions (../shared/conformance/asl/cases.jsonl) run on the local interpreter.
 
 Status, output (as JSON values), error and cause (the definition's, and AWS's own wording of
-runtime errors, which the interpreter reproduces) are compared. Each case runs with a VirtualClock (Waits and Retry intervals take no real time) and an
-Integrations stub that plays the case's Lambda functions (echo / constant / raise). Cases listed
+runtime errors, which the interpreter reproduces) are compared. Each case runs with a
+VirtualClock (Waits and Retry intervals take no real time) and an Integrations stub that plays
+the case's Lambda functions (echo / constant / raise). Cases listed
 in known_failures.txt are expected to fail (strict: one that starts passing is reported, so the
 list stays true); any other failing case fails the suite.
 """
