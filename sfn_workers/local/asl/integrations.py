@@ -19,7 +19,9 @@ class LambdaInvocation:
 
     ``function`` is the name or ARN as the ASL wrote it (``Resource`` or ``FunctionName``),
     ``payload`` the JSON value sent, ``timeout_seconds`` the Task's TimeoutSeconds (or None) and
-    ``context`` the ``$$`` context object of the state.
+    ``context`` the ``$$`` context object of the state. ``payload`` shares structure with the
+    execution's state data: an integration must not mutate it (round-trip it through JSON, as
+    Lambda's own serialisation does, before handing it to user code).
     """
 
     function: str
