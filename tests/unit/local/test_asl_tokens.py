@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -149,3 +150,26 @@ def test_the_broker_remembers_a_bounded_number_of_closed_tokens() -> None:
     with pytest.raises(ApiError) as err:
         broker.send_task_success(tickets[2].token, "{}")
     assert err.value.code == "TaskTimedOut"
+
+
+def test_many_executions_share_one_broker_and_each_gets_its_own_answer() -> None:
+    # GIVEN 40 executions running at once, each waiting on a token answered from another thread
+    broker = TokenBroker()
+    fns, _ = answering(broker, lambda t: broker.send_task_success(t, f'{{"token_tail": "{t[-6:]}"}}'), delay=0.01)
+    from .asl_stubs import execution
+
+    results: list[Any] = [None] * 40
+
+    def run(i: int) -> None:
+        results[i] = execution(waiting_task(), {"order": i}, fns, tokens=broker).run()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    # THEN every one succeeded with the answer sent to its own token
+    assert all(r is not None and r.status == "SUCCEEDED" for r in results)
+    for r in results:
+        sent = json.loads(events(r, "TaskScheduled")[0]["taskScheduledEventDetails"]["parameters"])
+        assert r.output == {"token_tail": sent["MessageBody"]["token"][-6:]}
