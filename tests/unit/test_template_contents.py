@@ -75,14 +75,19 @@ def test_s3_access_is_limited_to_the_payload_prefix_and_to_the_functions_that_ne
     prefix = {"Fn::Sub": "${PayloadBucket.Arn}/${PayloadPrefix}*"}
     s3 = {fn: {a for s in statements(fn) for a in s["Action"] if a.startswith("s3:")} for fn in FUNCTIONS}
     assert s3 == {
-        "ValidateOrderFunction": {"s3:GetObject", "s3:PutObject"},
-        "ShipItemFunction": {"s3:GetObject"},
+        "ValidateOrderFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
+        "ShipItemFunction": {"s3:GetObject", "s3:ListBucket"},
         "ManualApprovalFunction": set(),
         "ChargeCardFunction": set(),
         "GenerateInvoiceFunction": set(),
     }
     for fn in ("ValidateOrderFunction", "ShipItemFunction"):
-        assert all(s["Resource"] == prefix for s in statements(fn))
+        objects = [s for s in statements(fn) if s["Action"] != ["s3:ListBucket"]]
+        assert objects and all(s["Resource"] == prefix for s in objects)
+        # listing (so a missing object reads as NoSuchKey) is limited to the payload prefix too
+        [listing] = [s for s in statements(fn) if s["Action"] == ["s3:ListBucket"]]
+        assert listing["Resource"] == {"Fn::GetAtt": ["PayloadBucket", "Arn"]}
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${PayloadPrefix}*"}}}
     assert not any(s.get("Resource") == "*" for fn in FUNCTIONS for s in statements(fn))
 
 
