@@ -3,7 +3,7 @@
 ::
 
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
-                    [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs]
+                    [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs] [--transport in-process|http]
 
 Progress goes to stderr (one line per state entered and left, with the execution's clock and the
 state's duration; a progress bar for a Map), the execution's output to stdout as JSON, so
@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", metavar="NAME", help="execution name (default: a UUID)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines, just the result")
     run.add_argument("--logs", action="store_true", help="show the handlers' own log lines (stderr)")
+    run.add_argument(
+        "--transport",
+        choices=("in-process", "http"),
+        default="in-process",
+        help="how the handlers' AWS calls reach the embedded emulator: in this process (default) or over HTTP",
+    )
     from sfn_workers.local.service import add_serve_parser
 
     add_serve_parser(commands)  # sfn-workers serve: the local Step Functions API (service.py)
@@ -259,7 +265,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     value = _read_input(args.input)
     template = _template_path(args.template)
     try:
-        runner = LocalRunner(template, state_machine=args.state_machine, real_time=args.real_time)
+        runner = LocalRunner(
+            template, state_machine=args.state_machine, real_time=args.real_time, transport=args.transport
+        )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     except DefinitionError as exc:

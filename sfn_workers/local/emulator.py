@@ -24,9 +24,13 @@ from typing import Any
 from sfn_workers.local.sam import ACCOUNT, REGION, Resource, Template
 from sfn_workers.local.tokens import ApiError, TaskTokenBackend
 
-__all__ = ["Emulator", "TokenRouter", "moto_url", "sfn_endpoint"]
+__all__ = ["TRANSPORTS", "Emulator", "TokenRouter", "client_of", "moto_url", "sfn_endpoint"]
 
 EMULATED = ("S3", "SQS", "SNS", "DYNAMODB")
+#: How boto3's calls reach the embedded emulator: answered in this process by the servers' own
+#: request handlers (no sockets; the default of ``run``/``run_execution``), or over HTTP (what
+#: another process needs, and what ``sfn-workers serve`` uses).
+TRANSPORTS = ("in-process", "http")
 
 _lock = threading.Lock()
 _moto: Any = None
@@ -46,6 +50,9 @@ def moto_url() -> str:
             _moto = _MotoServer()
             _moto_url = _moto.start()
             atexit.register(_stop_servers)
+            from sfn_workers.local.inprocess import transport, wsgi_answer
+
+            transport.route(_moto_url, wsgi_answer(_moto.app))
         return _moto_url
 
 
@@ -57,6 +64,11 @@ class _MotoServer:
     def __init__(self) -> None:
         self._server: Any = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def app(self) -> Any:
+        """The WSGI app the server runs (the in-process transport calls it directly)."""
+        return self._server.app
 
     def start(self) -> str:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -131,12 +143,66 @@ def sfn_endpoint() -> tuple[str, TokenRouter]:
             from sfn_workers.local.sfn_endpoint import SfnEndpoint
 
             router = TokenRouter()
-            endpoint = SfnEndpoint(router)
+            endpoint = SfnEndpoint(router, journal=False)
             endpoint.start()
             _endpoint, _router = endpoint, router
             atexit.register(_stop_servers)
+            from sfn_workers.local.inprocess import transport
+
+            transport.route(endpoint.url, _sfn_answer(endpoint))
         assert _router is not None
         return str(_endpoint.url), _router
+
+
+def _sfn_answer(endpoint: Any) -> Any:
+    """The in-process transport's answer for the SendTask* endpoint (AWS JSON 1.0, as over HTTP)."""
+    import uuid
+
+    def answer(request: Any) -> tuple[int, dict[str, str], bytes]:
+        from botocore.exceptions import ConnectionClosedError
+
+        from sfn_workers.local.inprocess import _body, _text
+
+        target = _text(request.headers.get("X-Amz-Target", ""))
+        status, body = endpoint.answer(target, _body(request))
+        if status < 0:
+            raise ConnectionClosedError(endpoint_url=request.url)
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}
+        if status >= 400 and "__type" in body:
+            headers["x-amzn-ErrorType"] = str(body["__type"])
+        return status, headers, json.dumps(body).encode("utf-8")
+
+    return answer
+
+
+_clients: dict[tuple[str, str, int], Any] = {}
+_session: Any = None
+
+
+def client_of(service: str, url: str, *, attempts: int = 3) -> Any:
+    """A boto3 client of the emulator at ``url``, made once per process (a client costs
+    milliseconds to create; like a warm Lambda, the runner keeps its own)."""
+    key = (service, url, attempts)
+    client = _clients.get(key)
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                global _session
+                if _session is None:
+                    _session = boto3.session.Session()
+                client = _clients[key] = _session.client(
+                    service,
+                    endpoint_url=url,
+                    region_name=REGION,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(retries={"mode": "standard", "max_attempts": attempts}),
+                )
+    return client
 
 
 def _stop_servers() -> None:
@@ -152,13 +218,16 @@ def _stop_servers() -> None:
 class Emulator:
     """One runner's use of the embedded servers: environment, resources, a reset."""
 
-    def __init__(self, *, endpoint_url: str | None = None) -> None:
-        """``endpoint_url``: use this AWS emulator (LocalStack, a moto you run) instead of the embedded one."""
+    def __init__(self, *, endpoint_url: str | None = None, transport: str = "in-process") -> None:
+        """``endpoint_url``: use this AWS emulator (LocalStack, a moto you run) instead of the embedded
+        one (always over HTTP). ``transport``: one of :data:`TRANSPORTS`."""
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        self.transport = transport
         self.external = endpoint_url is not None
         self.url = endpoint_url or moto_url()
         self.sfn_url, self.router = sfn_endpoint()
         self._saved: dict[str, str | None] | None = None
-        self._clients: dict[str, Any] = {}
 
     def environment(self) -> dict[str, str]:
         """What boto3 needs to reach the emulator and nothing else: endpoints, fake credentials, region."""
@@ -185,10 +254,18 @@ class Emulator:
         self._saved = {key: os.environ.get(key) for key in [*env, "AWS_PROFILE"]}
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(env)
+        if self.transport == "in-process":
+            from sfn_workers.local import inprocess
+
+            inprocess.transport.acquire()
 
     def restore(self) -> None:
         if self._saved is None:
             return
+        if self.transport == "in-process":
+            from sfn_workers.local import inprocess
+
+            inprocess.transport.release()
         for key, value in self._saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -208,29 +285,14 @@ class Emulator:
         """Forget every bucket, queue, topic and table (moto's reset; not for an external emulator)."""
         if self.external:
             return
-        import urllib.request
+        # What moto's POST /moto-api/reset runs; the server lives in this process.
+        from moto.moto_api._internal.models import moto_api_backend
 
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        # The emulator's own http://127.0.0.1 URL, never a user-supplied scheme.
-        with urllib.request.urlopen(request, timeout=10) as answer:  # nosec B310
-            answer.read()
+        moto_api_backend.reset()
 
     def client(self, service: str) -> Any:
-        """A boto3 client of the emulator (cached)."""
-        if service in self._clients:
-            return self._clients[service]
-        import boto3
-        from botocore.config import Config
-
-        self._clients[service] = client = boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"mode": "standard", "max_attempts": 3}),
-        )
-        return client
+        """A boto3 client of the emulator (one per process)."""
+        return client_of(service, self.url)
 
     # -- resources --------------------------------------------------------------------------------
 

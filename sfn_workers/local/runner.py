@@ -89,6 +89,9 @@ class LocalRunner:
         endpoint_url: an AWS emulator to use instead of the embedded moto (its resources are then
             created but never reset).
         reset: start from an empty emulator (default True).
+        transport: how boto3's calls (the handlers', the service integrations') reach the embedded
+            emulator: ``"in-process"`` (default: answered in this process, no sockets) or ``"http"``
+            (over its real HTTP port, as another process would reach it).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class LocalRunner:
         parameters: Mapping[str, Any] | None = None,
         endpoint_url: str | None = None,
         reset: bool = True,
+        transport: str = "in-process",
     ) -> None:
         from sfn_workers.local import asl
 
@@ -127,7 +131,7 @@ class LocalRunner:
                 self.functions[name] = callable_function(name, handler)
             self._resolved.clear()
         self._check_resources()
-        self.emulator = Emulator(endpoint_url=endpoint_url)
+        self.emulator = Emulator(endpoint_url=endpoint_url, transport=transport)
         self.tokens = asl.TokenBroker()
         self.delivery_errors: list[BaseException] = []
         self._opened = False
@@ -344,6 +348,7 @@ def run_execution(
     name: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
+    transport: str = "in-process",
 ) -> Any:
     """Run one execution of a state machine locally and return its ``ExecutionResult``.
 
@@ -360,6 +365,7 @@ def run_execution(
         name: the execution name (default: a UUID).
         parameters: template parameter overrides.
         endpoint_url: use this AWS emulator instead of the embedded one.
+        transport: ``"in-process"`` (default) or ``"http"``: how boto3 reaches the embedded emulator.
 
     Returns the interpreter's ``ExecutionResult``: ``status``, ``output``, ``error``, ``cause``,
     ``history``. Raises ``FileNotFoundError``, :class:`TemplateError` (e.g. a Resource that no
@@ -372,5 +378,6 @@ def run_execution(
         real_time=real_time,
         parameters=parameters,
         endpoint_url=endpoint_url,
+        transport=transport,
     ) as runner:
         return runner.run(input, name=name, clock=clock, listener=listener)

@@ -160,6 +160,9 @@ class SqsDelivery:
     """An SQS event source mapping: polls one queue and invokes one function with batches."""
 
     IDLE_POLL_SECONDS = 1.0
+    #: On the virtual clock a failed message comes straight back; the clock waits for this many
+    #: redeliveries, then moves on (so a worker that always fails still lets its task time out).
+    HELD_REDELIVERIES = 2
 
     def __init__(
         self,
@@ -183,6 +186,9 @@ class SqsDelivery:
         self._holds: dict[str, Hold] = {}  # sent by a state, not yet received
         self._inflight: dict[str, list[Hold]] = {}  # being delivered
         self._finished: OrderedDict[str, None] = OrderedDict()  # recently delivered
+        # Failed on the virtual clock: coming straight back, so the clock stays held until it has
+        # been delivered again (or the queue no longer gives it, e.g. moved to its dead-letter queue).
+        self._retrying: dict[str, list[Hold]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -199,6 +205,8 @@ class SqsDelivery:
             self._thread.join(timeout=10)
         with self._lock:
             holds, self._holds = list(self._holds.values()), {}
+            holds += [h for waiting in self._retrying.values() for h in waiting]
+            self._retrying = {}
         for hold in holds:  # release what will never be delivered now
             _release(hold)
 
@@ -210,6 +218,9 @@ class SqsDelivery:
                 late = True
             elif message_id in self._inflight:
                 self._inflight[message_id].append(hold)
+                late = False
+            elif message_id in self._retrying:
+                self._retrying[message_id].append(hold)
                 late = False
             else:
                 self._holds[message_id] = hold
@@ -233,6 +244,7 @@ class SqsDelivery:
                     self._report(exc)
                     break
                 if not messages:
+                    self._give_up_retries()
                     break
                 self._deliver(messages)
                 if len(messages) < self.mapping.batch_size:
@@ -287,23 +299,47 @@ class SqsDelivery:
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         ids = [m["MessageId"] for m in messages]
+        receives = {
+            m["MessageId"]: int(dict(m.get("Attributes") or {}).get("ApproximateReceiveCount", 1)) for m in messages
+        }
         with self._lock:
             for message_id in ids:
                 hold = self._holds.pop(message_id, None)
                 self._inflight[message_id] = [hold] if hold is not None else []
+                self._inflight[message_id] += self._retrying.pop(message_id, [])
+        failed: set[str] = set()
         try:
-            self._run_batch(messages)
+            failed = self._run_batch(messages)
         finally:
             with self._lock:
-                holds = [h for message_id in ids for h in self._inflight.pop(message_id, [])]
+                holds = []
                 for message_id in ids:
-                    self._finished[message_id] = None
+                    waiting = self._inflight.pop(message_id, [])
+                    if (
+                        message_id in failed
+                        and self.retry_visibility == 0
+                        and receives[message_id] <= self.HELD_REDELIVERIES
+                        and not self._stop.is_set()
+                    ):
+                        self._retrying[message_id] = waiting
+                    else:
+                        holds += waiting
+                        self._finished[message_id] = None
                 while len(self._finished) > 10_000:
                     self._finished.popitem(last=False)
             for hold in holds:
                 _release(hold)
 
-    def _run_batch(self, messages: list[dict[str, Any]]) -> None:
+    def _give_up_retries(self) -> None:
+        """The queue is empty: failed messages that did not come back will not be delivered."""
+        with self._lock:
+            holds = [h for waiting in self._retrying.values() for h in waiting]
+            self._retrying = {}
+        for hold in holds:
+            _release(hold)
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Invoke the function with one batch; the ids of the messages that stay on the queue."""
         self.batches.append(len(messages))
         failed: set[str]
         try:
@@ -334,6 +370,8 @@ class SqsDelivery:
                     )
         if failed and self.retry_visibility == 0:
             self._stop.wait(0.2)  # a failing batch comes back, but not in a busy loop
+            self._wake.set()  # and is received again at once, not at the next idle poll
+        return failed
 
     def _report(self, exc: BaseException) -> None:
         _log.warning("SQS delivery to %s failed: %s", self.function.name, exc)
@@ -346,27 +384,13 @@ class Services:
 
     def __init__(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
         self.deliveries: dict[str, SqsDelivery] = {}  # queue name -> its event source mapping
 
     def client(self, service: str) -> Any:
-        with self._lock:
-            client = self._clients.get(service)
-            if client is None:
-                import boto3
-                from botocore.config import Config
+        """The boto3 client for ``service`` (one per process and emulator, as a warm Lambda keeps its own)."""
+        from sfn_workers.local.emulator import client_of
 
-                client = boto3.client(  # type: ignore[call-overload]
-                    service,
-                    endpoint_url=self.endpoint_url,
-                    region_name=REGION,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
-                    config=Config(retries={"mode": "standard", "max_attempts": 2}),
-                )
-                self._clients[service] = client
-            return client
+        return client_of(service, self.endpoint_url, attempts=2)
 
     def add_delivery(
         self,

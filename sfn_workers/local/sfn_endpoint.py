@@ -530,12 +530,30 @@ class SfnEndpoint:
             return
         http._answer(status, body)
 
+    def answer(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Serve one request given its ``X-Amz-Target`` and body, without HTTP (the local runner's
+        in-process transport): ``(status, JSON body)``, status -1 for a scripted dropped connection."""
+        with self._lock:
+            self._busy += 1
+        try:
+            return self._dispatch_request(target, raw)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
     def _dispatch(self, http: _RequestHandler) -> tuple[int, dict[str, Any]]:
+        try:
+            raw = self._read_body(http)
+        except ApiError as exc:
+            self._journal("?", None, exc.status, exc.code)
+            return exc.status, {"__type": exc.code, "message": exc.message}
+        return self._dispatch_request(http.headers.get("X-Amz-Target", ""), raw)
+
+    def _dispatch_request(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         action = "?"
         request: Any = None
         try:
-            raw = self._read_body(http)
-            target = http.headers.get("X-Amz-Target", "")
             if not target.startswith(TARGET_PREFIX):
                 raise ApiError("UnknownOperationException", f"missing or unknown X-Amz-Target {target[:100]!r}")
             action = target[len(TARGET_PREFIX) :]

@@ -130,9 +130,9 @@ def test_a_shorter_task_timeout_ends_as_states_timeout(code: Path) -> None:
 # -- services on the embedded emulator -------------------------------------------------------------
 
 
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator()
+@pytest.fixture(params=["in-process", "http"])
+def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    emulator = Emulator(transport=request.param)
     with emulator.applied():
         emulator.reset()
         yield emulator

@@ -42,9 +42,11 @@ def order(order_id: str, *, skus: tuple[str, ...] = ("BOOK-1", "PEN-2"), price: 
     }
 
 
-@pytest.fixture(scope="module")
-def runner() -> Iterator[LocalRunner]:
-    with LocalRunner(TEMPLATE) as local:
+@pytest.fixture(scope="module", params=["in-process", "http"])
+def runner(request: pytest.FixtureRequest) -> Iterator[LocalRunner]:
+    """The sample on the local runner, with the handlers' AWS calls answered in-process (the
+    default) and over the embedded emulator's HTTP port (what another process uses)."""
+    with LocalRunner(TEMPLATE, transport=request.param) as local:
         yield local
 
 
