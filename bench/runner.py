@@ -6,8 +6,11 @@ replaces the "## Local runner" section of bench/README.md). The process pins its
 Measures, in one run:
 
 * **sample happy path**: the sample order workflow (template.yaml) end to end, every handler of
-  handlers/ in-process, SNS/SQS/DynamoDB/S3 on the embedded moto server over HTTP; executions/s, and
-  where the time goes (real time per top-level state, from the history listener);
+  handlers/ in-process, SNS/SQS/DynamoDB on the embedded moto, side by side with its two transports:
+  ``in-process`` (the default of ``run``/``run_execution``: boto3's calls answered by moto's app in
+  this process) and ``http`` (moto's real HTTP port, as ``serve`` and other processes use it); best
+  of 3 interleaved rounds each; then where the time goes (real time per state, and every AWS call an
+  execution makes with its mean cost, counted at the in-process transport);
 * **same shape, Lambda tasks only**: an 8-state workflow (Task, Choice, Parallel of two Tasks, Map of
   two items, Task, Succeed) whose Tasks are in-process Python handlers, through ``LocalRunner``
   (template-free, ``handlers=``): the runner's and interpreter's own cost, against calling the same
@@ -120,11 +123,32 @@ def direct(handlers: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
     return {**result, "invoice": handlers["Invoice"](result, None)}
 
 
-def bench_sample(executions: int) -> dict[str, Any]:
+TRANSPORTS = ("in-process", "http")
+
+
+def _sample_round(transport: str, executions: int, round_no: int) -> float:
+    """Seconds for ``executions`` happy-path executions on a freshly opened runner (after 3 warm ones)."""
     from sfn_workers.local import LocalRunner
+
+    with LocalRunner(TEMPLATE, transport=transport) as runner:
+        for n in range(3):
+            result = runner.run({**ORDER, "orderId": f"warm-{transport}-{round_no}-{n}"})
+            if result.status != "SUCCEEDED":
+                raise RuntimeError(f"{transport}: {result.error}: {(result.cause or '')[:300]}")
+        began = time.perf_counter()
+        for n in range(executions):
+            result = runner.run({**ORDER, "orderId": f"bench-{transport}-{round_no}-{n}"})
+            assert result.status == "SUCCEEDED", result.cause
+        return time.perf_counter() - began
+
+
+def _sample_anatomy(executions: int) -> dict[str, Any]:
+    """Per-state real time and the AWS calls of an in-process execution (instrumented, so not timed)."""
+    from sfn_workers.local import LocalRunner, inprocess
 
     per_state: dict[str, list[float]] = defaultdict(list)
     entered: dict[str, float] = {}
+    calls: dict[str, list[float]] = defaultdict(list)
 
     def listener(event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -134,26 +158,69 @@ def bench_sample(executions: int) -> dict[str, Any]:
             name = event["stateExitedEventDetails"]["name"]
             per_state[name].append(time.perf_counter() - entered.pop(name))
 
-    logs = io.StringIO()  # the handlers' JSON logs and metrics, not the bench's output
-    with contextlib.redirect_stdout(logs), LocalRunner(TEMPLATE) as runner:
-        for n in range(3):
-            result = runner.run({**ORDER, "orderId": f"warm-{n}"})
-            if result.status != "SUCCEEDED":
-                return {"error": f"{result.error}: {(result.cause or '')[:300]}"}
-        per_state.clear()
-        began = time.perf_counter()
-        for n in range(executions):
-            result = runner.run({**ORDER, "orderId": f"bench-{n}"}, listener=listener)
-            assert result.status == "SUCCEEDED", result.cause
-        took = time.perf_counter() - began
+    original = inprocess.Transport.__call__
+
+    def counted(self: Any, request: Any, **kwargs: Any) -> Any:
+        began = time.thread_time()  # this thread's CPU: a Parallel's other branch does not count
+        answer = original(self, request, **kwargs)
+        calls[_call_name(request)].append(time.thread_time() - began)
+        return answer
+
+    inprocess.Transport.__call__ = counted  # type: ignore[method-assign]
+    try:
+        with LocalRunner(TEMPLATE) as runner:
+            for n in range(3):
+                runner.run({**ORDER, "orderId": f"anatomy-warm-{n}"})
+            per_state.clear()
+            calls.clear()
+            for n in range(executions):
+                runner.run({**ORDER, "orderId": f"anatomy-{n}"}, listener=listener)
+    finally:
+        inprocess.Transport.__call__ = original  # type: ignore[method-assign]
     top = [s for s in ("ValidateOrder", "ProcessPayment", "FulfillOrder", "GenerateInvoice") if s in per_state]
     inner = [s for s in ("ChargeCard", "SendConfirmation", "ShipItem") if s in per_state]
     return {
-        "executions": executions,
-        "per_second": executions / took,
-        "ms_per_execution": took / executions * 1000,
         "states_ms": {s: statistics.mean(per_state[s]) * 1000 for s in top + inner},
+        "calls": {
+            name: (len(times) / executions, statistics.mean(times) * 1000)
+            for name, times in sorted(calls.items(), key=lambda kv: -sum(kv[1]))
+        },
     }
+
+
+def _call_name(request: Any) -> str:
+    """``DynamoDB.PutItem``, ``SQS.SendMessage``, ``SNS.Publish``... for a botocore request."""
+    target = request.headers.get("X-Amz-Target") or b""
+    target = target.decode() if isinstance(target, bytes) else str(target)
+    if target:
+        service, _, action = target.rpartition(".")
+        service = {"AmazonSQS": "SQS", "AWSStepFunctions": "SFN"}.get(service, service.split("_")[0])
+        return f"{service}.{action}"
+    body = request.body if isinstance(request.body, bytes | str) else b""
+    found = re.search(r"Action=(\w+)", body.decode() if isinstance(body, bytes) else body)
+    return f"SNS.{found.group(1)}" if found else request.method
+
+
+def bench_sample(executions: int) -> dict[str, Any]:
+    logs = io.StringIO()  # the handlers' JSON logs and metrics, not the bench's output
+    rounds: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
+    try:
+        with contextlib.redirect_stdout(logs):
+            for round_no in range(ROUNDS):  # interleaved, so both see the same machine load
+                for transport in TRANSPORTS:
+                    rounds[transport].append(_sample_round(transport, executions, round_no))
+            anatomy = _sample_anatomy(max(10, executions // 2))
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    figures: dict[str, Any] = {"executions": executions, **anatomy}
+    for transport, times in rounds.items():
+        took = min(times)
+        figures[transport] = {
+            "per_second": executions / took,
+            "ms_per_execution": took / executions * 1000,
+            "median_per_second": executions / statistics.median(times),
+        }
+    return figures
 
 
 def bench_shape(executions: int) -> dict[str, Any]:
@@ -262,17 +329,26 @@ def report(sample: dict[str, Any], shape: dict[str, Any], fanout: dict[str, Any]
             f"| sample happy path (template.yaml, handlers/, moto) | did not run: {sample['error']} | >= 200/s |"
         )
     else:
-        lines.append(
-            f"| sample happy path: handlers/ in-process, SNS/SQS/DynamoDB on moto over HTTP | "
-            f"**{sample['per_second']:.1f} executions/s** ({sample['ms_per_execution']:.1f} ms each, "
-            f"{sample['executions']} executions) | >= 200/s: {'met' if sample['per_second'] >= 200 else 'NOT met'} |"
-        )
+        fast, http = sample["in-process"], sample["http"]
+        for transport, label in (("in-process", "in-process transport (default)"), ("http", "HTTP transport")):
+            row = sample[transport]
+            ratio = (
+                f"; {fast['per_second'] / http['per_second']:.1f}x the HTTP transport" if transport != "http" else ""
+            )
+            lines.append(
+                f"| **the issue's target**: sample happy path (template.yaml, real handlers/, DynamoDB/SNS/SQS on "
+                f"moto), {label} | **{row['per_second']:.1f} executions/s** (best of {ROUNDS} rounds of "
+                f"{sample['executions']}: {row['ms_per_execution']:.1f} ms each; "
+                f"median {row['median_per_second']:.1f}/s"
+                f"{ratio}) | >= 200/s: {'met' if row['per_second'] >= 200 else 'NOT met'} |"
+            )
     met = "met" if shape["per_second"] >= 200 else "NOT met"
     lines.append(
-        f"| same shape, in-process Lambda tasks only (8 states, Parallel, Map of 2) | "
+        f"| for comparison: the same shape with in-process Lambda tasks only, no AWS calls "
+        f"(8 states, Parallel, Map of 2) | "
         f"**{shape['per_second']:.0f} executions/s** (best of {ROUNDS} rounds: {shape['ms_per_execution']:.2f} ms "
         f"each; the handlers "
-        f"called directly: {shape['direct_us']:.0f} µs) | >= 200/s: {met} |"
+        f"called directly: {shape['direct_us']:.0f} µs) | (the runner's own cost: {met}) |"
     )
     ok = fanout["seconds"] < 3 and fanout["peak_rss_mb"] < 200
     lines.append(
@@ -285,7 +361,9 @@ def report(sample: dict[str, Any], shape: dict[str, Any], fanout: dict[str, Any]
     if "states_ms" in sample:
         lines += [
             "",
-            "Where a sample execution's time goes (mean real time in each state; Parallel branches overlap):",
+            "Where an in-process sample execution's time goes (mean real time in each state, measured in a "
+            "separate pass with a history listener; the Parallel's branches overlap and share one core, so each "
+            "branch's time includes the other's):",
             "",
             "| state | what it does | ms |",
             "|---|---|---|",
@@ -293,21 +371,43 @@ def report(sample: dict[str, Any], shape: dict[str, Any], fanout: dict[str, Any]
         what = {
             "ValidateOrder": "in-process handler (pydantic, Powertools logger)",
             "ProcessPayment": "Parallel: ChargeCard + SendConfirmation",
-            "ChargeCard": "handler + Powertools idempotency: DynamoDB calls over HTTP",
-            "SendConfirmation": "SNS Publish over HTTP",
+            "ChargeCard": "handler + Powertools idempotency: DynamoDB PutItem + UpdateItem",
+            "SendConfirmation": "SNS Publish",
             "FulfillOrder": "Map of ShipItem, in-process",
             "ShipItem": "in-process handler",
-            "GenerateInvoice": "SQS send, poll, worker, SendTaskSuccess, delete: 4-5 HTTP calls",
+            "GenerateInvoice": "SQS send, event source mapping poll, worker, SendTaskSuccess, delete",
         }
         for state, ms in sample["states_ms"].items():
             lines.append(f"| {state} | {what.get(state, '')} | {ms:.1f} |")
+        total = sum(count * ms for count, ms in sample["calls"].values())
         lines += [
             "",
-            "Reading: the runner and interpreter cost well under the target (the Lambda-only row); the sample's "
-            "executions/s is bounded by its AWS calls, each a real HTTP request to moto's server (several ms "
-            "each on this machine), which is what the local runner is for: the handlers run against the same "
-            "APIs as on AWS.",
+            f"The AWS calls of one execution (in-process transport; {total:.1f} ms of CPU in all: the calling "
+            "thread's CPU time from botocore's before-send hook to moto's answer, i.e. moto's own work and the "
+            "WSGI layer, not boto3's serialising, signing and parsing):",
+            "",
+            "| call | per execution | mean CPU ms |",
+            "|---|---|---|",
         ]
+        for name, (count, ms) in sample["calls"].items():
+            lines.append(f"| {name} | {count:.2f} | {ms:.2f} |")
+        lines += [
+            "",
+            "Reading: the in-process transport removes the HTTP hop (socket, HTTP parsing, server threads), which "
+            "was most of a call's cost over HTTP; what is left is moto's own work per call (DynamoDB's "
+            "expression parsing for Powertools' idempotency record most of all), boto3 building, signing and "
+            "parsing each request, and the handlers themselves. The runner and interpreter cost a few ms per "
+            "execution (the Lambda-only row).",
+        ]
+        if sample["in-process"]["per_second"] >= 200:
+            lines[-1] += " **The issue's target of 200 executions/s is met for the real sample.**"
+        else:
+            lines[-1] += (
+                " **The issue's target of 200 executions/s for the real sample is NOT met**: its AWS calls on "
+                f"moto alone cost {total:.1f} ms of CPU per execution, more than the 5 ms an execution may take at "
+                "that rate; reaching it would take a purpose-built in-memory emulator in place of moto, which "
+                "would no longer be the AWS behaviour that moto's test suite checks the handlers against."
+            )
     return "\n".join(lines) + "\n"
 
 
