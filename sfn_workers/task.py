@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from sfn_workers import _log, callbacks
+from sfn_workers import _log
 from sfn_workers._aws import Clients, default_clients
 from sfn_workers._tracing import Tracing
 from sfn_workers.config import STATES_PAYLOAD_LIMIT, Settings
@@ -84,6 +84,8 @@ class TaskHandler(Generic[P, R]):
         mode = classify(event, self.token_field)
         if mode is Mode.DIRECT:
             return self.run_direct(event, context)
+        from sfn_workers import callbacks  # threads and reporting: only token-carrying events need them
+
         if mode is Mode.CALLBACK:
             return callbacks.run_callback(self, event, context)
         return callbacks.run_sqs_batch(self, event, context)

@@ -32,8 +32,8 @@ PROBE = textwrap.dedent(
     result = handler({"orderId": "o-1", "quantity": 2}, None)
     # Powertools itself imports the bare botocore package (1 ms) to tag its user agent; the costly
     # parts (sessions, clients, service models) and boto3 must stay out.
-    after_call = sorted(m for m in ("boto3", "botocore.session", "botocore.client", "aws_xray_sdk")
-                        if m in sys.modules)
+    after_call = sorted(m for m in ("boto3", "botocore.session", "botocore.client", "aws_xray_sdk",
+                                    "sfn_workers.callbacks") if m in sys.modules)
     print(json.dumps({"after_import": after_import, "after_call": after_call,
                       "clients": list(default_clients().created()), "result": result}))
     """
