@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 from sfn_workers.local.sam import ACCOUNT, REGION
+from sfn_workers.local.sfn_endpoint import ApiRequest
 from sfn_workers.local.tokens import ApiError
 
 __all__ = [
@@ -138,85 +139,6 @@ def _event_json(value: Any) -> Any:
 
 
 # -- request validation ----------------------------------------------------------------------------
-
-
-class _Request:
-    """Typed access to one request's members; constraint violations are reported together, as AWS does."""
-
-    def __init__(self, body: Mapping[str, Any]) -> None:
-        self.body = body
-        self.problems: list[str] = []
-
-    def text(self, name: str, *, required: bool = False, low: int = 0, high: int, utf8: bool = False) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.problems.append(f"Value null at '{name}' failed to satisfy constraint: Member must not be null")
-            return None
-        if not isinstance(value, str):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected a string")
-        size = len(value.encode("utf-8")) if utf8 else len(value)
-        if size > high:
-            self.problems.append(
-                f"Value at '{name}' failed to satisfy constraint: Member must have length less than or equal to {high}"
-            )
-        elif size < low:
-            self.problems.append(
-                f"Value at '{name}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {low}"
-            )
-        return value
-
-    def number(self, name: str, *, low: int, high: int) -> int | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an integer")
-        if value > high:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value less than or "
-                f"equal to {high}"
-            )
-        elif value < low:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value greater than or "
-                f"equal to {low}"
-            )
-        return value
-
-    def flag(self, name: str) -> bool | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected a boolean")
-        return value
-
-    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
-        value = self.text(name, high=1000)
-        if value is not None and value not in allowed:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy enum value set: "
-                f"[{', '.join(allowed)}]"
-            )
-        return value
-
-    def mapping(self, name: str) -> dict[str, Any] | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an object")
-        return value
-
-    def check(self) -> None:
-        if self.problems:
-            count = len(self.problems)
-            raise ApiError(
-                "ValidationException",
-                f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(self.problems),
-            )
 
 
 def _check_name(name: str) -> None:
@@ -425,7 +347,7 @@ class LocalStepFunctions:
             ) from None
 
     def create_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         name = r.text("name", required=True, low=1, high=NAME_LIMIT)
         text = r.text("definition", required=True, low=1, high=DEFINITION_LIMIT)
         role = r.text("roleArn", required=True, low=1, high=ARN_LIMIT)
@@ -483,14 +405,14 @@ class LocalStepFunctions:
         }
 
     def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("stateMachineArn", required=True, low=1, high=ARN_LIMIT)
         r.check()
         assert arn is not None
         return self._describe_machine(self._machine(arn))
 
     def delete_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("stateMachineArn", required=True, low=1, high=ARN_LIMIT)
         r.check()
         assert arn is not None
@@ -503,7 +425,7 @@ class LocalStepFunctions:
         return {}
 
     def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         limit = r.number("maxResults", low=0, high=MAX_RESULTS) or DEFAULT_RESULTS
         token = r.text("nextToken", low=1, high=1024)
         r.check()
@@ -524,7 +446,7 @@ class LocalStepFunctions:
     # -- executions ---------------------------------------------------------------------------------
 
     def _start(self, request: dict[str, Any], *, sync: bool) -> _Run:
-        r = _Request(request)
+        r = ApiRequest(request)
         machine_arn = r.text("stateMachineArn", required=True, low=1, high=ARN_LIMIT)
         name = r.text("name", low=1, high=NAME_LIMIT)
         input_text = r.text("input", high=IO_LIMIT_BYTES, utf8=True)
@@ -693,14 +615,14 @@ class LocalStepFunctions:
         return answer
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("executionArn", required=True, low=1, high=ARN_LIMIT)
         r.check()
         assert arn is not None
         return self._describe_run(self._run(arn))
 
     def describe_state_machine_for_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("executionArn", required=True, low=1, high=ARN_LIMIT)
         r.check()
         assert arn is not None
@@ -712,7 +634,7 @@ class LocalStepFunctions:
         return answer
 
     def stop_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("executionArn", required=True, low=1, high=ARN_LIMIT)
         error = r.text("error", high=ERROR_LIMIT)
         cause = r.text("cause", high=CAUSE_LIMIT)
@@ -737,7 +659,7 @@ class LocalStepFunctions:
             execution.stop(error, cause)
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         machine_arn = r.text("stateMachineArn", low=1, high=ARN_LIMIT)
         status = r.choice("statusFilter", STATUSES)
         limit = r.number("maxResults", low=0, high=MAX_RESULTS) or DEFAULT_RESULTS
@@ -784,7 +706,7 @@ class LocalStepFunctions:
         return json.loads(json.dumps(live, default=_event_json))  # type: ignore[no-any-return]
 
     def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
-        r = _Request(request)
+        r = ApiRequest(request)
         arn = r.text("executionArn", required=True, low=1, high=ARN_LIMIT)
         limit = r.number("maxResults", low=0, high=MAX_RESULTS) or DEFAULT_RESULTS
         reverse = bool(r.flag("reverseOrder"))

@@ -32,7 +32,7 @@ import secrets
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -45,6 +45,7 @@ __all__ = [
     "ERROR_LIMIT",
     "OUTPUT_LIMIT_BYTES",
     "TOKEN_LIMIT",
+    "ApiRequest",
     "Call",
     "Fault",
     "MemoryTokens",
@@ -241,16 +242,16 @@ class MemoryTokens:
 # -- request validation ------------------------------------------------------------------------
 
 
-class _Invalid:
-    """Collects constraint violations and words them as the service does."""
+class ApiRequest:
+    """Typed access to one AWS JSON request's members; constraint violations are reported together,
+    worded as the service words them, by :meth:`check`."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
         self.problems: list[str] = []
 
-    def string(
-        self, request: dict[str, Any], name: str, *, required: bool, low: int = 0, high: int, utf8: bool = False
-    ) -> str | None:
-        value = request.get(name)
+    def text(self, name: str, *, required: bool = False, low: int = 0, high: int, utf8: bool = False) -> str | None:
+        value = self.body.get(name)
         if value is None:
             if required:
                 self.problems.append(f"Value null at '{name}' failed to satisfy constraint: Member must not be null")
@@ -269,7 +270,50 @@ class _Invalid:
             )
         return value
 
-    def raise_if_any(self) -> None:
+    def number(self, name: str, *, low: int, high: int) -> int | None:
+        value = self.body.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an integer")
+        if value > high:
+            self.problems.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value less than or "
+                f"equal to {high}"
+            )
+        elif value < low:
+            self.problems.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value greater than or "
+                f"equal to {low}"
+            )
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.body.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected a boolean")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
+        value = self.text(name, high=1000)
+        if value is not None and value not in allowed:
+            self.problems.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(allowed)}]"
+            )
+        return value
+
+    def mapping(self, name: str) -> dict[str, Any] | None:
+        value = self.body.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an object")
+        return value
+
+    def check(self) -> None:
         if self.problems:
             count = len(self.problems)
             raise ApiError(
@@ -280,10 +324,10 @@ class _Invalid:
 
 def _task_handlers(backend: TaskTokenBackend) -> dict[str, Handler]:
     def success(request: dict[str, Any]) -> dict[str, Any]:
-        check = _Invalid()
-        token = check.string(request, "taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        output = check.string(request, "output", required=True, high=OUTPUT_LIMIT_BYTES, utf8=True)
-        check.raise_if_any()
+        check = ApiRequest(request)
+        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
+        output = check.text("output", required=True, high=OUTPUT_LIMIT_BYTES, utf8=True)
+        check.check()
         assert token is not None and output is not None
         try:
             json.loads(output)
@@ -293,19 +337,19 @@ def _task_handlers(backend: TaskTokenBackend) -> dict[str, Handler]:
         return {}
 
     def failure(request: dict[str, Any]) -> dict[str, Any]:
-        check = _Invalid()
-        token = check.string(request, "taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        error = check.string(request, "error", required=False, high=ERROR_LIMIT)
-        cause = check.string(request, "cause", required=False, high=CAUSE_LIMIT)
-        check.raise_if_any()
+        check = ApiRequest(request)
+        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
+        error = check.text("error", high=ERROR_LIMIT)
+        cause = check.text("cause", high=CAUSE_LIMIT)
+        check.check()
         assert token is not None
         backend.send_task_failure(token, error, cause)
         return {}
 
     def heartbeat(request: dict[str, Any]) -> dict[str, Any]:
-        check = _Invalid()
-        token = check.string(request, "taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        check.raise_if_any()
+        check = ApiRequest(request)
+        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
+        check.check()
         assert token is not None
         backend.send_task_heartbeat(token)
         return {}
