@@ -8,7 +8,6 @@ exactly one outcome per token (or the handler raises so that Lambda retries), an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from tests.functional.test_callbacks_support import (
     handler_of,
-    wait_for_no_callback_threads,
 )
 from tests.lambda_context import FakeLambdaContext
 
@@ -35,16 +33,7 @@ class Checked(BaseModel):
     inStock: bool
 
 
-@pytest.fixture
-def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
-    assert isinstance(sfn_endpoint.backend, MemoryTokens)
-    return sfn_endpoint.backend
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    yield
-    assert wait_for_no_callback_threads() == []
+pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
 
 def check(order: Order, ctx: TaskContext) -> Checked:

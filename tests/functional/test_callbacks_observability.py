@@ -14,20 +14,10 @@ import pytest
 from sfn_workers import CallbackDeliveryError, TaskContext
 from sfn_workers._log import get_logger
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
+from tests.functional.test_callbacks_support import handler_of
 from tests.lambda_context import FakeLambdaContext
 
-
-@pytest.fixture
-def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
-    assert isinstance(sfn_endpoint.backend, MemoryTokens)
-    return sfn_endpoint.backend
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    yield
-    assert wait_for_no_callback_threads() == []
+pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
 
 @pytest.fixture

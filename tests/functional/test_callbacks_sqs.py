@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,20 +15,10 @@ from pydantic import BaseModel
 
 from sfn_workers import TaskContext
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
+from tests.functional.test_callbacks_support import handler_of
 from tests.lambda_context import FakeLambdaContext
 
-
-@pytest.fixture
-def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
-    assert isinstance(sfn_endpoint.backend, MemoryTokens)
-    return sfn_endpoint.backend
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    yield
-    assert wait_for_no_callback_threads() == []
+pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
 
 def record(message_id: str, body: Any) -> dict[str, Any]:

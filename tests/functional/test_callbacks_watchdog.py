@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,7 @@ from tests.functional.test_callbacks_support import (
 )
 from tests.lambda_context import FakeLambdaContext
 
-
-@pytest.fixture
-def tokens(sfn_endpoint: SfnEndpoint) -> MemoryTokens:
-    assert isinstance(sfn_endpoint.backend, MemoryTokens)
-    return sfn_endpoint.backend
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    yield
-    assert wait_for_no_callback_threads() == []
+pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
 
 # -- watchdog ----------------------------------------------------------------------------------
