@@ -9,6 +9,11 @@ needs no set-up.
 
 The SendTask* endpoint serves every runner of the process through a :class:`TokenRouter`, which
 hands each call to the token broker that issued the token.
+
+Each runner chooses a transport (:data:`TRANSPORTS`): ``in-process`` (the default) activates the
+botocore hook of :mod:`sfn_workers.local.inprocess`, so calls to these servers are answered in the
+calling thread without sockets; ``http`` leaves them on the servers' real ports. Both reach the same
+state, and the servers keep listening either way for other processes.
 """
 
 from __future__ import annotations
@@ -161,10 +166,10 @@ def _sfn_answer(endpoint: Any) -> Any:
     def answer(request: Any) -> tuple[int, dict[str, str], bytes]:
         from botocore.exceptions import ConnectionClosedError
 
-        from sfn_workers.local.inprocess import _body, _text
+        from sfn_workers.local.inprocess import header_text, request_body
 
-        target = _text(request.headers.get("X-Amz-Target", ""))
-        status, body = endpoint.answer(target, _body(request))
+        target = header_text(request.headers.get("X-Amz-Target", ""))
+        status, body = endpoint.answer(target, request_body(request))
         if status < 0:
             raise ConnectionClosedError(endpoint_url=request.url)
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": str(uuid.uuid4())}

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-__all__ = ["Transport", "transport"]
+__all__ = ["Transport", "header_text", "request_body", "transport", "wsgi_answer"]
 
 Answer = Callable[[Any], tuple[int, dict[str, str], bytes]]  # AWSPreparedRequest -> (status, headers, body)
 
@@ -39,7 +39,8 @@ class _Raw(io.BytesIO):
             yield chunk
 
 
-def _body(request: Any) -> bytes:
+def request_body(request: Any) -> bytes:
+    """A botocore request's body as bytes, whatever botocore built it from."""
     body = request.body
     if body is None:
         return b""
@@ -51,7 +52,8 @@ def _body(request: Any) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
 
-def _text(value: Any) -> str:
+def header_text(value: Any) -> str:
+    """A header value as text (botocore keeps some as bytes)."""
     return value.decode("latin-1") if isinstance(value, bytes | bytearray) else str(value)
 
 
@@ -66,7 +68,7 @@ def wsgi_answer(app: Any) -> Answer:
 
     def answer(request: Any) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(request.url)
-        body = _body(request)
+        body = request_body(request)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": request.method,
             "SCRIPT_NAME": "",
@@ -88,7 +90,7 @@ def wsgi_answer(app: Any) -> Answer:
             "CONTENT_LENGTH": str(len(body)),
         }
         preserved: dict[str, str] = {}
-        headers = [(str(name), _text(value)) for name, value in request.headers.items()]
+        headers = [(str(name), header_text(value)) for name, value in request.headers.items()]
         dashed = {environ_key_for_header(name) for name, _ in headers if "_" not in name}
         for name, value in headers:
             key = environ_key_for_header(name)
