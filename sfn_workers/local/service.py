@@ -750,7 +750,9 @@ class LocalStepFunctions:
         """Refuse new executions, abort the running ones, wait up to ``grace`` seconds for them to close."""
         with self._lock:
             self._accepting = False
-            runs = [run for run in self._runs.values() if run.status == "RUNNING"]
+            # Every execution whose thread is still going, including ones already stopped through the
+            # API (ABORTED at once) whose in-process handler has not returned yet.
+            runs = [run for run in self._runs.values() if not run.done.is_set()]
         for run in runs:
             self._abort(run, "States.Aborted", "the local Step Functions endpoint shut down")
         deadline = threading.Event()
