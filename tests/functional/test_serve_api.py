@@ -85,6 +85,21 @@ def _first_message(sqs: Any, queue_url: str, sfn: Any, arn: str) -> dict[str, An
     raise AssertionError("no message within 20 s")
 
 
+def _waiting_task(sfn: Any, server: Any, message: dict[str, Any] | None = None, **fields: Any) -> tuple[str, str, Any]:
+    """A state machine whose one task sends its token (and ``message``) to a new queue and waits for an
+    answer; returns the machine's ARN, the queue's URL and the SQS client."""
+    sqs = server.runner.emulator.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"tokens-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token", **(message or {})}},
+        **fields,
+        "End": True,
+    }
+    return _machine(sfn, _definition({"Ask": task})), queue_url, sqs
+
+
 def _code(call: Callable[[], Any]) -> tuple[str, str]:
     from botocore.exceptions import ClientError
 
@@ -198,25 +213,8 @@ def test_a_failed_execution_reports_its_error_and_cause(sfn: Any) -> None:
 
 def test_task_token_round_trip_through_sqs_and_boto3(sfn: Any, server: Any) -> None:
     # GIVEN a state machine whose task sends its token to a queue and waits for it
-    sqs = server.runner.emulator.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"approvals-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    machine = _machine(
-        sfn,
-        _definition(
-            {
-                "Ask": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                    "Parameters": {
-                        "QueueUrl": queue_url,
-                        "MessageBody": {"token.$": "$$.Task.Token", "order.$": "$.id"},
-                    },
-                    "TimeoutSeconds": 60,
-                    "ResultPath": "$.approval",
-                    "End": True,
-                }
-            }
-        ),
+    machine, queue_url, sqs = _waiting_task(
+        sfn, server, {"order.$": "$.id"}, TimeoutSeconds=60, ResultPath="$.approval"
     )
     arn = sfn.start_execution(stateMachineArn=machine, input='{"id": "o-1"}')["executionArn"]
 
@@ -238,21 +236,7 @@ def test_task_token_round_trip_through_sqs_and_boto3(sfn: Any, server: Any) -> N
 
 
 def test_task_failure_through_the_endpoint_fails_the_task(sfn: Any, server: Any) -> None:
-    sqs = server.runner.emulator.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    machine = _machine(
-        sfn,
-        _definition(
-            {
-                "Ask": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                    "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                    "End": True,
-                }
-            }
-        ),
-    )
+    machine, queue_url, sqs = _waiting_task(sfn, server)
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     token = _first_message(sqs, queue_url, sfn, arn)["token"]
     sfn.send_task_failure(taskToken=token, error="PaymentDeclined", cause="card expired")
@@ -358,22 +342,7 @@ def test_each_documented_error_code(sfn: Any) -> None:
 
 
 def test_a_token_whose_task_timed_out_answers_task_timed_out(sfn: Any, server: Any) -> None:
-    sqs = server.runner.emulator.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"slow-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    machine = _machine(
-        sfn,
-        _definition(
-            {
-                "Ask": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                    "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                    "TimeoutSeconds": 1,
-                    "End": True,
-                }
-            }
-        ),
-    )
+    machine, queue_url, sqs = _waiting_task(sfn, server, TimeoutSeconds=1)
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     described = _until_closed(sfn, arn)
     assert (described["status"], described["error"]) == ("FAILED", "States.Timeout")
@@ -477,21 +446,7 @@ def test_a_worker_in_another_process_reports_its_token_through_aws_endpoint_url_
     import sys
 
     # GIVEN an execution waiting on a task token
-    sqs = server.runner.emulator.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"remote-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    machine = _machine(
-        sfn,
-        _definition(
-            {
-                "Approve": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                    "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                    "End": True,
-                }
-            }
-        ),
-    )
+    machine, queue_url, sqs = _waiting_task(sfn, server)
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     token = _first_message(sqs, queue_url, sfn, arn)["token"]
 
