@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import statistics
 import sys
 import threading
@@ -31,9 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from readme_section import write_section  # bench/ is on sys.path when a bench runs
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-README = Path(__file__).resolve().parent / "README.md"
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -286,17 +286,6 @@ def report(quick: bool) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Callbacks" section of bench/README.md, leaving others alone."""
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Callbacks\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the results into bench/README.md")
@@ -305,7 +294,7 @@ def main() -> None:
     text = report(args.quick)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("Callbacks", text)
 
 
 if __name__ == "__main__":

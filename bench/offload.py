@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import re
 import socket
 import statistics
 import sys
@@ -34,11 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from readme_section import write_section  # bench/ is on sys.path when a bench runs
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BUCKET = "bench-payloads"
-README = Path(__file__).resolve().parent / "README.md"
 MiB = 1024 * 1024
 
 
@@ -119,18 +119,7 @@ def main() -> None:
         server.stop()
     print(section)
     if args.write:
-        write_section(section)
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Offloading" section of bench/README.md, leaving others alone."""
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Offloading\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated.rstrip("\n") + "\n")
+        write_section("Offloading", section)
 
 
 def run(rounds: int, sizes: list[float]) -> str:

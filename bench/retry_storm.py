@@ -28,21 +28,18 @@ import heapq
 import itertools
 import math
 import random
-import re
 import statistics
 import sys
 import time
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from readme_section import write_section  # bench/ is on sys.path when a bench runs
 
 from sfn_workers.errors import RetryBudgetExhausted
 from sfn_workers.retry import RetryBudget, RetryPolicy, Strategy, retry
-
-README = Path(__file__).resolve().parent / "README.md"
 
 # --------------------------------------------------------------------------------------------
 # A tiny discrete-event scheduler: coroutines await ``sim.sleep(seconds)``; nothing else awaits.
@@ -398,17 +395,6 @@ def report(contended: list[ContentionResult], outages: list[OutageSummary], seed
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the "## Retries" section of bench/README.md, leaving others alone."""
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Retries\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    README.write_text(updated.rstrip("\n") + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10 seeds, N = 10, 50, 100 (a few seconds)")
@@ -424,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(contended, outages, seeds, elapsed)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("Retries", text)
     failures = check(contended, outages)
     for failure in failures:
         print(f"CHECK FAILED: {failure}", file=sys.stderr)

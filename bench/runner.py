@@ -39,8 +39,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from readme_section import write_section  # bench/ is on sys.path when a bench runs
+
 ROOT = Path(__file__).resolve().parent.parent
-README = Path(__file__).resolve().parent / "README.md"
 TEMPLATE = ROOT / "template.yaml"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 #: The Lambda-only shape and the Map run this many rounds; the best is reported (the machine is
@@ -435,15 +436,6 @@ def report(sample: dict[str, Any], shape: dict[str, Any], fanout: dict[str, Any]
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    current = README.read_text() if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Local runner\n.*?(?=^## |\Z)", re.S | re.M)
-    updated = (
-        pattern.sub(lambda _: text + "\n", current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text
-    )
-    README.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=40, help="sample executions to time (default 40)")
@@ -462,7 +454,7 @@ def main() -> None:
     text = report(sample, shape, fanout, pinned)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("Local runner", text)
 
 
 if __name__ == "__main__":
