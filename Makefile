@@ -73,6 +73,8 @@ sam-build: $(TOOLS_STAMP)
 	@# aws-lambda-builders ignores a failed wheel build of a local package: check the layer has it.
 	@test -f .aws-sam/build/SfnWorkersLayer/python/sfn_workers/task.py || \
 		{ echo "sam-build: the layer has no sfn_workers (its wheel build failed)"; exit 1; }
+	@test ! -e .aws-sam/build/SfnWorkersLayer/python/sfn_workers/local || \
+		{ echo "sam-build: the layer ships sfn_workers/local (it should hold the runtime only)"; exit 1; }
 
 unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
 	$(PY) -m pytest -q

@@ -314,6 +314,15 @@ def test_the_build_has_every_function_and_the_layer_with_sfn_workers(build_dir: 
     assert env["POWERTOOLS_SERVICE_NAME"] == "order-workflow"
 
 
+def test_the_layer_ships_the_runtime_and_no_local_tooling(build_dir: Path) -> None:
+    # GIVEN the layer `sam build` made from layers/runtime
+    layer = build_dir / "SfnWorkersLayer" / "python" / "sfn_workers"
+    # THEN it holds the runtime modules, and nothing of the local runner (moto, the interpreter, the CLI)
+    assert {"task.py", "callbacks.py", "context.py"} <= {p.name for p in layer.iterdir()}
+    assert not (layer / "local").exists()
+    assert not list(layer.parent.glob("moto*")), "moto is a local-runner dependency, not the layer's"
+
+
 def test_validate_order_happy_invalid_and_large(runtimes: dict[str, Runtime], emulators: dict[str, Any]) -> None:
     validate = runtimes["ValidateOrderFunction"]
     # GIVEN the built ValidateOrder under the runtime interface
