@@ -88,14 +88,22 @@ def test_no_log_line_holds_a_whole_token(
 
 
 def emitted_metrics(stdout: str) -> list[tuple[str, dict[str, str]]]:
-    found = []
+    """(metric, details) per occurrence, read from the EMF documents on stdout."""
+    found: list[tuple[str, dict[str, str]]] = []
     for line in stdout.splitlines():
         if not line.startswith('{"_aws"'):
             continue
         document = json.loads(line)
         for directive in document["_aws"]["CloudWatchMetrics"]:
-            dimensions = {name: document[name] for group in directive["Dimensions"] for name in group}
-            found.extend((metric["Name"], dimensions) for metric in directive["Metrics"])
+            assert directive["Dimensions"] == [["service"]] and "service" in document
+            for metric in directive["Metrics"]:
+                name = metric["Name"]
+                details = document.get("details", {}).get(name, {})
+                if not details:
+                    found.extend((name, {}) for _ in range(int(document[name])))
+                for key, by_value in details.items():
+                    for value, times in by_value.items():
+                        found.extend((name, {key: value}) for _ in range(times))
     return found
 
 
