@@ -333,7 +333,7 @@ class _Integrations:
 
     def call_service(self, resource: str, parameters: Any, context: Mapping[str, Any]) -> Any:
         hold = getattr(self.clock, "hold", None)
-        return self.runner.services.call(resource, parameters, hold)
+        return self.runner.services.call(resource, parameters, hold, context)
 
 
 def run_execution(
