@@ -8,6 +8,8 @@ Importing this package imports neither boto3 nor aws-xray-sdk: both cost cold-st
 small direct-mode invocation never needs.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from sfn_workers.context import Deadline, TaskContext
 from sfn_workers.errors import (
     CallbackDeliveryError,
@@ -26,7 +28,28 @@ from sfn_workers.offload import S3Offload
 from sfn_workers.retry import RetryBudget, RetryPolicy, retry
 from sfn_workers.task import TaskHandler, task
 
+if TYPE_CHECKING:
+    from sfn_workers.report import report_failure, report_heartbeat, report_success
+
 __version__ = "0.1.0"
+
+#: Loaded on first use: answering a token later needs the callback machinery, which a small
+#: direct-mode cold start does not.
+_LAZY = {
+    "report_success": "sfn_workers.report",
+    "report_failure": "sfn_workers.report",
+    "report_heartbeat": "sfn_workers.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sfn_workers' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "CallbackDeliveryError",
@@ -47,6 +70,9 @@ __all__ = [
     "ValidationError",
     "WorkerTimeout",
     "__version__",
+    "report_failure",
+    "report_heartbeat",
+    "report_success",
     "retry",
     "task",
 ]

@@ -49,11 +49,12 @@ from sfn_workers.errors import (
 from sfn_workers.sources import Unit, sqs_records
 
 if TYPE_CHECKING:
+    from sfn_workers._aws import Clients
     from sfn_workers.models import Output
     from sfn_workers.retry import RetryEvent
     from sfn_workers.task import TaskHandler
 
-__all__ = ["Delivery", "run_callback", "run_sqs_batch"]
+__all__ = ["Delivery", "run_callback", "run_sqs_batch", "send"]
 
 #: Send* retries stop this long before the Lambda's end, leaving time to return or raise.
 END_RESERVE_S = 0.05
@@ -74,6 +75,7 @@ class Delivery(enum.Enum):
     SENT = "sent"  # SendTaskSuccess or SendTaskFailure accepted
     CLOSED = "closed"  # the task was closed already: nothing left to report to
     UNDELIVERABLE = "undeliverable"  # no outcome could be reported: the event must be retried
+    HANDED_OFF = "handed_off"  # ctx.hand_off(): whoever holds the token reports the outcome
 
 
 # -- the once-only guard -----------------------------------------------------------------------
@@ -154,6 +156,7 @@ class _Callback:
         self.problem = ""  # why the outcome could not be delivered, for CallbackDeliveryError
         self._stop = threading.Event()
         self._worker: int | None = None
+        self.handed_off = False
         self._log_keys = {"task_token": redact_token(token)}
 
     # -- the run
@@ -164,12 +167,16 @@ class _Callback:
         self._start_threads()
         try:
             try:
-                output = self.handler.process(unit_of(), self.lambda_context, heartbeat=self.heartbeat)
+                output = self.handler.process(
+                    unit_of(), self.lambda_context, heartbeat=self.heartbeat, hand_off=self._hand_off
+                )
             except BaseException as exc:
                 delivery = self._report_failure(exc)
                 if not isinstance(exc, Exception):
                     raise  # SystemExit, KeyboardInterrupt...: reported, and then on their way
                 return delivery
+            if self.handed_off:
+                return self._report_handed_off(output)
             return self._report_success(output)
         finally:
             # Wake the threads and close the guard; they end as soon as they are scheduled, holding
@@ -212,6 +219,25 @@ class _Callback:
         _count("CallbackSuccess")
         self.logger.info("task succeeded; SendTaskSuccess accepted", extra=self._keys(output_bytes=output.size))
         return self.guard.settle(Delivery.SENT)
+
+    def _hand_off(self) -> None:
+        self.handed_off = True
+        self.logger.info("task handed off: the token's holder reports the outcome", extra=self._keys())
+
+    def _report_handed_off(self, output: Output) -> Delivery:
+        """Returned after ``ctx.hand_off()``: send nothing, unless it returned a value by mistake."""
+        if output.value is not None:
+            # A value would be silently lost (the holder answers); fail loudly instead.
+            return self._report_failure(
+                OutputValidationError(
+                    "the function returned a value after ctx.hand_off(); a handed-off task must return "
+                    "None (whoever holds the token reports the outcome)"
+                )
+            )
+        if not self.guard.claim("main"):
+            return self._dropped("returned after hand_off")
+        _count("CallbackHandedOff")
+        return self.guard.settle(Delivery.HANDED_OFF)
 
     def _report_failure(self, exc: BaseException) -> Delivery:
         if not self.guard.claim("main"):
@@ -269,30 +295,8 @@ class _Callback:
 
     def _call(self, action: str, attempts: int, **params: Any) -> Any:
         """One Send* call, retried on transient errors inside the Lambda's remaining time."""
-        from sfn_workers.retry import retry
-
         deadline = None if self.end is None else Deadline(self.end - END_RESERVE_S)
-        policy = retry(
-            attempts=attempts,
-            base=RETRY_BASE_S,
-            cap=RETRY_CAP_S,
-            jitter="full",
-            deadline=deadline,
-            budget=None,  # reporting an outcome is never starved by user calls draining the budget
-            observer=lambda event: self._log_retry(action, event),
-        )
-
-        def send() -> Any:
-            client = self.handler.clients.get("stepfunctions")
-            return getattr(client, _SNAKE[action])(**params)
-
-        return policy.call(send)
-
-    def _log_retry(self, action: str, event: RetryEvent) -> None:
-        from sfn_workers.retry import RetryEvent, log_retry
-
-        # Named after the API action rather than botocore's generated method.
-        log_retry(RetryEvent(event.outcome, action, event.attempt, event.delay, event.reason, event.exception))
+        return send(self.handler.clients, action, attempts, deadline, **params)
 
     def _keys(self, **extra: Any) -> dict[str, Any]:
         return {**self._log_keys, **extra}
@@ -387,6 +391,37 @@ _SNAKE = {
     "SendTaskFailure": "send_task_failure",
     "SendTaskHeartbeat": "send_task_heartbeat",
 }
+
+
+def send(clients: Clients, action: str, attempts: int, deadline: Deadline | None, **params: Any) -> Any:
+    """One SendTask* call, retried with full jitter on throttling, 5xx and connection errors.
+
+    Shared by the decorator and :mod:`sfn_workers.report`, so a token answered later gets the same
+    delivery as one answered on return. No retry sleeps past ``deadline``.
+    """
+    from sfn_workers.retry import retry
+
+    policy = retry(
+        attempts=attempts,
+        base=RETRY_BASE_S,
+        cap=RETRY_CAP_S,
+        jitter="full",
+        deadline=deadline,
+        budget=None,  # reporting an outcome is never starved by user calls draining the budget
+        observer=lambda event: _log_retry(action, event),
+    )
+
+    def call() -> Any:
+        return getattr(clients.get("stepfunctions"), _SNAKE[action])(**params)
+
+    return policy.call(call)
+
+
+def _log_retry(action: str, event: RetryEvent) -> None:
+    from sfn_workers.retry import RetryEvent, log_retry
+
+    # Named after the API action rather than botocore's generated method.
+    log_retry(RetryEvent(event.outcome, action, event.attempt, event.delay, event.reason, event.exception))
 
 
 # -- entry points ------------------------------------------------------------------------------

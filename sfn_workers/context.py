@@ -71,6 +71,7 @@ class TaskContext:
     execution: str | None = None
     state: str | None = None
     _heartbeat: Callable[[], None] = field(default=_no_heartbeat, repr=False)
+    on_hand_off: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def request_id(self) -> str | None:
@@ -89,6 +90,24 @@ class TaskContext:
         task has already timed out, so the work stops early.
         """
         self._heartbeat()
+
+    def hand_off(self) -> str:
+        """Take the task token to answer later (a person, another system); returns the raw token.
+
+        The framework then sends nothing when the function returns (it must return None); an
+        exception raised afterwards is still reported with SendTaskFailure. Answer with
+        :func:`sfn_workers.report_success` / :func:`sfn_workers.report_failure`. Raises
+        :class:`~sfn_workers.errors.ConfigurationError` in direct mode (there is no token).
+        """
+        if self.token is None or self.on_hand_off is None:
+            from sfn_workers.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "ctx.hand_off() needs a task token: this invocation is in direct mode (the state is not "
+                "a .waitForTaskToken integration, or the token is not in the event's token field)"
+            )
+        self.on_hand_off()
+        return self.token
 
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("sfn_workers_task_context", default=None)

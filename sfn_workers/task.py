@@ -118,9 +118,11 @@ class TaskHandler(Generic[P, R]):
         unit: Unit,
         lambda_context: Any,
         heartbeat: Callable[[], None] | None = None,
+        hand_off: Callable[[], None] | None = None,
     ) -> Output:
         """Run one unit of work through the steps; returns the (offloaded if needed) output."""
         ctx = self.context_for(unit, lambda_context, heartbeat)
+        ctx.on_hand_off = hand_off
         reset = _current.set(ctx)
         self._correlate(unit, ctx)
         step = self.tracing.step
