@@ -29,7 +29,7 @@ from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS
 from sfn_workers.local import LocalRunner
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from sfn_workers.report import handoff_id
-from tests.functional.test_callbacks_support import handler_of
+from tests.functional.test_callbacks_support import handler_of, warm_clients
 from tests.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
@@ -214,7 +214,7 @@ def test_a_report_that_cannot_be_delivered_in_time_raises_and_says_why(
     sfn_endpoint.inject("*", Fault.internal_failure(), times=None)
 
     with pytest.raises(CallbackDeliveryError) as raised:
-        report_success(token, {"ok": True}, offload=False, clients=Clients(), deadline=1.0)
+        report_success(token, {"ok": True}, offload=False, clients=warm_clients(), deadline=2.0)
 
     message = str(raised.value)
     assert token not in message
