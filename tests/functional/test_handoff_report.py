@@ -259,7 +259,10 @@ DEFINITION: dict[str, Any] = {
         "Ask": {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-            "Parameters": {"FunctionName": "Ask", "Payload": {"taskToken.$": "$$.Task.Token", "orderId.$": "$.orderId"}},
+            "Parameters": {
+                "FunctionName": "Ask",
+                "Payload": {"taskToken.$": "$$.Task.Token", "orderId.$": "$.orderId"},
+            },
             "TimeoutSeconds": 60,
             "ResultPath": "$.answer",
             "Next": "Use",
