@@ -138,6 +138,7 @@ class LocalRunner:
         self._lock = threading.Lock()
         self._reset = reset
         self.services = Services(self.emulator.url)
+        self.services.connect(self)
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class LocalRunner:
                     self.emulator.reset()
                 if self.template is not None:
                     self.emulator.provision(self.template)
+                    self.services.provision(self.template)
                     self._start_deliveries(self.template)
                 self.emulator.router.add(self.tokens)
             except BaseException:

@@ -18,6 +18,7 @@ naming the integration and how to mock it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,12 +28,15 @@ from sfn_workers.local.identity import ACCOUNT_ID, REGION
 from sfn_workers.local.integrations.aws_sdk import AwsSdk
 from sfn_workers.local.integrations.common import Call, Hold, Integration, parse_resource, runtime_error
 from sfn_workers.local.integrations.dynamodb import DynamoDb
+from sfn_workers.local.integrations.events import Deliver, EventRules, Events
+from sfn_workers.local.integrations.http_invoke import HttpInvoke
 from sfn_workers.local.integrations.sdk_model import error_name
 from sfn_workers.local.integrations.sns import Sns
 from sfn_workers.local.integrations.sqs import Sqs
 from sfn_workers.local.integrations.sqs_delivery import SqsDelivery
+from sfn_workers.local.integrations.states import NestedExecutions, RunnerMachines
 from sfn_workers.local.lambdas import LocalFunction
-from sfn_workers.local.sam import EventSourceMapping
+from sfn_workers.local.sam import EventSourceMapping, Template
 
 __all__ = ["Services", "SqsDelivery", "error_name_for", "parse_resource", "unsupported"]
 
@@ -55,10 +59,15 @@ class Services:
     def __init__(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url
         self.deliveries: dict[str, SqsDelivery] = {}  # queue name -> its event source mapping
+        self.rules = EventRules()
+        self.nested: NestedExecutions | None = None
+        self._function_for: Callable[[str], LocalFunction | None] = lambda reference: None
         self.integrations: dict[str, Integration] = {
             "sns": Sns(self.client),
             "sqs": Sqs(self.client, self.deliveries),
             "dynamodb": DynamoDb(self.client),
+            "events": Events(self.client, self.rules),
+            "http": HttpInvoke(),
             "aws-sdk": AwsSdk(self.client),
         }
 
@@ -69,6 +78,29 @@ class Services:
     def add(self, service: str, integration: Integration) -> None:
         """Serve ``arn:aws:states:::<service>:...`` with ``integration`` (e.g. nested executions)."""
         self.integrations[service] = integration
+
+    def connect(self, runner: Any) -> None:
+        """Serve nested executions of ``runner``'s state machines, and deliver events to its functions."""
+        self.nested = NestedExecutions(RunnerMachines(runner))
+        self.add("states", self.nested)
+        self._function_for = runner.function_for
+
+    def provision(self, template: Template) -> None:
+        """Create the template's EventBridge buses and rules (after the emulator's own resources)."""
+        self.rules.provision(template.resources, self.client, self._local_target)
+
+    def _local_target(self, arn: str) -> Deliver | None:
+        """How this process delivers an event to a rule's target that moto cannot reach."""
+        function = self._function_for(arn) if arn.startswith("arn:aws:lambda:") else None
+        if function is not None:
+            return lambda event: function.invoke(event)
+        if arn.startswith("arn:aws:sns:"):
+            sns = self.client("sns")
+            return lambda event: sns.publish(TopicArn=arn, Message=json.dumps(event))
+        nested = self.nested
+        if arn.startswith("arn:aws:states:") and nested is not None:
+            return lambda event: nested.start(arn, event)
+        return None
 
     def add_delivery(
         self,

@@ -118,3 +118,14 @@ def test_an_unknown_action_names_the_service(services: Services) -> None:
 
     assert raised.value.error == "States.Runtime"
     assert "Sfn has no action 'launchRocket'" in str(raised.value.cause)
+
+
+def test_an_integration_not_emulated_fails_in_one_line_naming_it_and_how_to_mock_it(services: Services) -> None:
+    with pytest.raises(TaskError) as raised:
+        services.call("arn:aws:states:::batch:submitJob.sync", {"JobName": "j"})
+
+    cause = str(raised.value.cause)
+    assert raised.value.error == "States.Runtime"
+    assert "arn:aws:states:::batch:submitJob.sync" in cause
+    assert "--mock-config" in cause
+    assert "\n" not in cause

@@ -50,7 +50,9 @@ def test_the_layer_is_built_from_this_repository_not_copied() -> None:
     layer = R["SfnWorkersLayer"]
     assert layer["Metadata"]["BuildMethod"] == "python3.12"
     requirements = (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text(encoding="utf-8")
-    assert [line for line in requirements.splitlines() if line and not line.startswith("#")] == ["./layers/runtime[tracing]"]
+    assert [line for line in requirements.splitlines() if line and not line.startswith("#")] == [
+        "./layers/runtime[tracing]"
+    ]
     assert not (ROOT / "handlers" / "sfn_workers").exists()
 
 
