@@ -80,7 +80,7 @@ unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
 	$(PY) -m pytest -q
 
 ## Benchmarks (not part of `make test`); results go to bench/README.md.
-bench: bench-coldstart bench-retry bench-offload bench-callbacks bench-runner bench-serve
+bench: bench-coldstart bench-retry bench-offload bench-callbacks bench-runner bench-serve bench-estimate
 
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
@@ -100,6 +100,10 @@ bench-callbacks: $(STAMP)
 ## Local runner: executions/s of the sample's happy path, a 10,000-item Map (under a minute).
 bench-runner: $(STAMP)
 	$(PY) bench/runner.py --write
+
+## The sample's cost and first binding quota at 10, 100 and 1,000 executions/s (sfn-workers estimate; ~20 s).
+bench-estimate: $(STAMP)
+	$(PY) bench/estimate.py --write
 
 ## sfn-workers serve: executions/s through the endpoint vs in-process, API latency idle/under load (~1 min).
 bench-serve: $(STAMP)
