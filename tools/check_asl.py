@@ -33,6 +33,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sfn_workers.local.asl.walk import nested_machines
+from sfn_workers.local.asl.walk import walk_states as asl_walk
+
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 CATCH_ALLS = {"States.ALL", "States.TaskFailed"}
 NEVER_RETRIED = {"ValidationError"}
@@ -71,17 +74,9 @@ def state_machines(template: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[s
 
 
 def walk_states(states: Mapping[str, Any], where: str = "") -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-    """Every state at any depth: ``(path for messages, name, state)``."""
-    for name, state in states.items():
-        if not isinstance(state, Mapping):
-            continue
-        here = f"{where}{name}"
-        yield here, name, state
-        for i, branch in enumerate(state.get("Branches") or []):
-            yield from walk_states(branch.get("States") or {}, f"{here}.Branches[{i}].")
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if isinstance(processor, Mapping):
-            yield from walk_states(processor.get("States") or {}, f"{here}.ItemProcessor.")
+    """Every state at any depth: ``(path for messages, name, state)`` (the interpreter's own walk)."""
+    for visit in asl_walk({"States": states}, where):
+        yield visit.where, visit.name, visit.state
 
 
 def check_substitutions(text: str, substitutions: Mapping[str, Any]) -> list[str]:
@@ -226,12 +221,11 @@ def check_definition(definition: Mapping[str, Any]) -> list[str]:
         kind = state.get("Type")
         if kind == "Map":
             problems += check_map(where, state)
-            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-            problems += check_loops(processor.get("States") or {}, f"{where}.ItemProcessor: ")
         if kind == "Parallel":
             problems += check_parallel(where, state)
-            for i, branch in enumerate(state.get("Branches") or []):
-                problems += check_loops(branch.get("States") or {}, f"{where}.Branches[{i}]: ")
+        for fld, inner in nested_machines(state):
+            if isinstance(inner, Mapping):
+                problems += check_loops(inner.get("States") or {}, f"{where}.{fld}: ")
         if kind == "Task":
             problems += check_timeouts(where, state)
             problems += check_context(where, state)

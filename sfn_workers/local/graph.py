@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sfn_workers.local.asl.walk import nested_machines
+
 __all__ = ["Trace", "html_page", "mermaid", "svg", "trace", "write_graph"]
 
 
@@ -140,12 +142,7 @@ def _choice_label(rule: Mapping[str, Any]) -> str:
 
 
 def _children(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    if state.get("Type") == "Parallel":
-        return [b for b in state.get("Branches") or [] if isinstance(b, Mapping)]
-    if state.get("Type") == "Map":
-        inner = state.get("ItemProcessor") or state.get("Iterator")
-        return [inner] if isinstance(inner, Mapping) else []
-    return []
+    return [inner for _, inner in nested_machines(state) if isinstance(inner, Mapping)]
 
 
 def _status(name: str, run: Trace | None) -> str:

@@ -334,8 +334,7 @@ class _Integrations:
         return function.invoke(call.payload, state_timeout=call.timeout_seconds)
 
     def call_service(self, resource: str, parameters: Any, context: Mapping[str, Any]) -> Any:
-        hold = getattr(self.clock, "hold", None)
-        return self.runner.services.call(resource, parameters, hold, context)
+        return self.runner.services.call(resource, parameters, self.clock.hold, context)
 
 
 def run_execution(

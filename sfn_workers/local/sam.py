@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sfn_workers.errors import ConfigurationError
+from sfn_workers.local.asl.walk import walk_states
 
 __all__ = [
     "ACCOUNT",
@@ -684,20 +685,8 @@ def substitute(value: Any, substitutions: Mapping[str, str]) -> Any:
 
 def iter_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Every (name, state) of a definition, nested Parallel branches and Map processors included."""
-    states = definition.get("States")
-    if not isinstance(states, Mapping):
-        return
-    for name, state in states.items():
-        if not isinstance(state, Mapping):
-            continue
-        yield name, state
-        for branch in state.get("Branches") or []:
-            if isinstance(branch, Mapping):
-                yield from iter_states(branch)
-        for key in ("ItemProcessor", "Iterator"):
-            inner = state.get(key)
-            if isinstance(inner, Mapping):
-                yield from iter_states(inner)
+    for visit in walk_states(definition):
+        yield visit.name, visit.state
 
 
 def lambda_resources(definition: Mapping[str, Any]) -> list[tuple[str, str]]:

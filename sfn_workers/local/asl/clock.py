@@ -20,7 +20,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -29,11 +29,40 @@ __all__ = ["Clock", "RealClock", "VirtualClock"]
 
 @runtime_checkable
 class Clock(Protocol):
-    """What the interpreter needs from time: the current instant and a way to let time pass."""
+    """What the interpreter and the runner need from time (both clocks below implement all of it).
+
+    ``hold``/``busy``/``idle``/``wake`` only matter to a virtual clock; the real clock's do nothing
+    (``wake`` re-checks its waiters). A caller never needs to ask which clock it has.
+    """
+
+    @property
+    def virtual(self) -> bool:
+        """True when time is simulated: synchronous calls take no time on it."""
+        ...
 
     def now(self) -> datetime: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    def wait(self, seconds: float | None, predicate: Callable[[], bool] | None, grace: float = 0.0) -> bool:
+        """Wait until ``predicate()`` holds (True) or ``seconds`` pass (False); None waits without a limit."""
+        ...
+
+    def wake(self) -> None:
+        """Re-check the predicates of all waiters (call after changing what they wait for)."""
+        ...
+
+    def hold(self) -> Callable[[], AbstractContextManager[None]]:
+        """Register one more worker now; enter the returned context in the thread that runs it."""
+        ...
+
+    def busy(self) -> AbstractContextManager[None]:
+        """Keep time still while the block runs (work outside the interpreter that will report back)."""
+        ...
+
+    def idle(self) -> AbstractContextManager[None]:
+        """Mark the current registered thread as waiting on something else (e.g. its child branches)."""
+        ...
 
 
 class _Registration(threading.local):
@@ -61,7 +90,7 @@ class VirtualClock:
         return self._now
 
     # -- registration -------------------------------------------------------------------------
-    def hold(self) -> Callable[[], AbstractHold]:
+    def hold(self) -> Callable[[], AbstractContextManager[None]]:
         """Count one more runnable worker now; the returned callable binds it to the thread that runs it.
 
         Call in the parent *before* starting the worker thread, so there is no instant at which
@@ -146,12 +175,6 @@ class VirtualClock:
             self._cancelled.discard(heapq.heappop(self._heap)[1])
 
 
-class AbstractHold(Protocol):
-    def __enter__(self) -> None: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
 class _Hold:
     """A registration bound to the thread that enters it; leaving releases it."""
 
@@ -188,7 +211,7 @@ class RealClock:
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))
 
-    def hold(self) -> Callable[[], AbstractHold]:
+    def hold(self) -> Callable[[], AbstractContextManager[None]]:
         return _NoHold
 
     @contextmanager

@@ -1,84 +1,52 @@
-"""Parse and validate an ASL definition into a :class:`Definition` the interpreter runs.
+"""Parse and validate an ASL definition into the typed state specs (specs.py) the interpreter runs.
 
 Validation happens once, up front, and every message names the state and the field, so that
 ``sfn-workers run`` can say exactly what is wrong before anything runs. Choice rules and paths
-are compiled here; payload templates are compiled lazily by the evaluation layer (cached).
+are compiled here, each state's query language object is chosen here, and each state becomes a
+frozen spec of its type; payload templates are compiled on first use (query.Field).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .choice import compile_rule
+from .distributed import is_distributed
 from .errors import DefinitionError
-from .intrinsics import compile_intrinsic, is_intrinsic
+from .fields import STATE_TYPES, allowed_fields, check_assign, check_jsonata, check_paths
 from .paths import PathError, compile_path
-from .templates import jsonata_syntax_error
+from .query import JSONATA, JSONPATH, DataFlow, Field
+from .specs import (
+    ABSENT,
+    Catcher,
+    ChoiceRule,
+    ChoiceSpec,
+    DistributedMapSpec,
+    FailSpec,
+    Machine,
+    MapSpec,
+    ParallelSpec,
+    PassSpec,
+    Retrier,
+    StateSpec,
+    SucceedSpec,
+    TaskSpec,
+    WaitSpec,
+)
+from .templates import is_jsonata
+from .walk import nested_machines
 
 __all__ = ["Catcher", "Definition", "DefinitionError", "Machine", "Retrier", "StateSpec", "parse_definition"]
 
-STATE_TYPES = frozenset(["Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"])
 _TERMINAL = frozenset(["Choice", "Succeed", "Fail"])
 _JSONPATH_ONLY = ("InputPath", "Parameters", "ResultSelector", "ResultPath", "OutputPath")
 _JSONATA_ONLY = ("Arguments", "Output")
 
 
-@dataclass(slots=True)
-class Retrier:
-    error_equals: tuple[str, ...]
-    interval_seconds: float = 1.0
-    max_attempts: int = 3
-    backoff_rate: float = 2.0
-    max_delay_seconds: float | None = None
-    jitter: str = "NONE"
-
-
-@dataclass(slots=True)
-class Catcher:
-    error_equals: tuple[str, ...]
-    next: str
-    result_path: str | None = "$"
-    has_result_path: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class StateSpec:
-    """One state, validated; ``raw`` is the state's JSON object as written."""
-
-    name: str
-    type: str
-    raw: Mapping[str, Any]
-    query_language: str
-    next: str | None
-    end: bool
-    retry: tuple[Retrier, ...] = ()
-    catch: tuple[Catcher, ...] = ()
-    choices: tuple[tuple[Any, str, Mapping[str, Any]], ...] = ()  # (rule or condition, next, raw)
-    default: str | None = None
-    branches: tuple[Machine, ...] = ()
-    processor: Machine | None = None
-    cache: dict[str, Any] = field(default_factory=dict)  # compiled templates, filled on first use
-
-    @property
-    def jsonata(self) -> bool:
-        return self.query_language == "JSONata"
-
-
-@dataclass(slots=True)
-class Machine:
-    """A StartAt + States graph: the whole definition, a Parallel branch or a Map's item processor."""
-
-    start_at: str
-    states: dict[str, StateSpec]
-    query_language: str
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Definition:
     """A validated state machine."""
 
@@ -134,9 +102,11 @@ def _machine(raw: Mapping[str, Any], ql: str, where: str) -> Machine:
     ql = raw.get("QueryLanguage", ql)
     specs = {name: _state(name, body, ql) for name, body in states.items()}
     for spec in specs.values():
-        _check_targets(spec, specs)
+        for fld, target in spec.targets():
+            if target not in specs:
+                raise DefinitionError(f"state '{spec.name}': field '{fld}' names unknown state '{target}'")
     _check_reachable(start, specs, prefix)
-    return Machine(start, specs, ql)
+    return Machine(start, specs, ql, raw)
 
 
 def _check_reachable(start: str, specs: Mapping[str, StateSpec], prefix: str) -> None:
@@ -144,10 +114,8 @@ def _check_reachable(start: str, specs: Mapping[str, StateSpec], prefix: str) ->
     seen = {start}
     todo = [start]
     while todo:
-        spec = specs[todo.pop()]
-        targets = [spec.next, spec.default, *(n for _, n, _ in spec.choices), *(c.next for c in spec.catch)]
-        for t in targets:
-            if t is not None and t not in seen:
+        for _, t in specs[todo.pop()].targets():
+            if t not in seen:
                 seen.add(t)
                 todo.append(t)
     unreachable = [name for name in specs if name not in seen]
@@ -155,21 +123,12 @@ def _check_reachable(start: str, specs: Mapping[str, StateSpec], prefix: str) ->
         raise DefinitionError(f"{prefix}state '{unreachable[0]}' is not reachable from StartAt '{start}'")
 
 
-def _check_targets(spec: StateSpec, specs: Mapping[str, StateSpec]) -> None:
-    def check(target: str | None, fld: str) -> None:
-        if target is not None and target not in specs:
-            raise DefinitionError(f"state '{spec.name}': field '{fld}' names unknown state '{target}'")
-
-    check(spec.next, "Next")
-    check(spec.default, "Default")
-    for i, (_, nxt, _raw) in enumerate(spec.choices):
-        check(nxt, f"Choices[{i}].Next")
-    for i, c in enumerate(spec.catch):
-        check(c.next, f"Catch[{i}].Next")
-
-
 def _fail(name: str, fld: str, msg: str) -> DefinitionError:
     return DefinitionError(f"state '{name}': field '{fld}' {msg}")
+
+
+def _field(body: Mapping[str, Any], key: str, name: str | None = None) -> Field | None:
+    return Field(name or key, body[key]) if key in body else None
 
 
 def _state(name: str, body: Any, parent_ql: str) -> StateSpec:
@@ -189,9 +148,32 @@ def _state(name: str, body: Any, parent_ql: str) -> StateSpec:
     for fld in banned:
         if fld in body:
             raise _fail(name, fld, f"is not allowed in a {ql} state")
-    unknown = sorted(set(body) - _allowed_fields(typ, ql))
+    unknown = sorted(set(body) - allowed_fields(typ, ql))
     if unknown:
         raise _fail(name, unknown[0], f"is not supported by a {typ} state ({ql})")
+    nxt, end = _next_or_end(name, typ, body)
+    if ql == "JSONPath":
+        check_paths(name, body)
+    else:
+        check_jsonata(name, "", body)
+    if "Assign" in body:
+        check_assign(name, "Assign", body["Assign"], ql)
+    common: dict[str, Any] = {
+        "name": name,
+        "type": typ,
+        "raw": body,
+        "query": JSONATA if ql == "JSONata" else JSONPATH,
+        "next": nxt,
+        "end": end,
+        "flow": _flow(body, ql, typ),
+    }
+    if typ in ("Task", "Parallel", "Map"):
+        common["retry"] = tuple(_retrier(name, i, r) for i, r in enumerate(_list(name, body, "Retry")))
+        common["catch"] = tuple(_catcher(name, i, c, ql) for i, c in enumerate(_list(name, body, "Catch")))
+    return _BUILDERS[typ](common, body, ql)
+
+
+def _next_or_end(name: str, typ: str, body: Mapping[str, Any]) -> tuple[str | None, bool]:
     nxt = body.get("Next")
     end = body.get("End", False)
     if typ in _TERMINAL:
@@ -202,20 +184,23 @@ def _state(name: str, body: Any, parent_ql: str) -> StateSpec:
             raise DefinitionError(f"state '{name}': exactly one of 'Next' and 'End: true' is required")
         if nxt is not None and not isinstance(nxt, str):
             raise _fail(name, "Next", "must be a state name")
-    spec = StateSpec(name, typ, body, ql, nxt, end is True)
-    if ql == "JSONPath":
-        _check_paths(name, body)
-    else:
-        _check_jsonata(name, "", body)
-    if "Assign" in body:
-        _check_assign(name, "Assign", body["Assign"], ql)
-    if typ in ("Task", "Parallel", "Map"):
-        spec.retry = tuple(_retrier(name, i, r) for i, r in enumerate(_list(name, body, "Retry")))
-        spec.catch = tuple(_catcher(name, i, c, ql) for i, c in enumerate(_list(name, body, "Catch")))
-    check = _CHECKS.get(typ)
-    if check is not None:
-        check(spec, body, ql)
-    return spec
+    return nxt, end is True
+
+
+def _flow(body: Mapping[str, Any], ql: str, typ: str) -> DataFlow:
+    """The data-flow fields; a Map's Parameters is its item selector, not its input's."""
+    if ql == "JSONata":
+        return DataFlow(
+            arguments=_field(body, "Arguments"), output=_field(body, "Output"), assign=_field(body, "Assign")
+        )
+    return DataFlow(
+        input_path=body.get("InputPath", "$"),
+        output_path=body.get("OutputPath", "$"),
+        result_path=body.get("ResultPath", "$"),
+        parameters=None if typ == "Map" else _field(body, "Parameters"),
+        result_selector=_field(body, "ResultSelector"),
+        assign=_field(body, "Assign"),
+    )
 
 
 def _list(name: str, body: Mapping[str, Any], fld: str) -> list[Any]:
@@ -223,149 +208,6 @@ def _list(name: str, body: Mapping[str, Any], fld: str) -> list[Any]:
     if not isinstance(v, list):
         raise _fail(name, fld, "must be an array")
     return v
-
-
-def _check_paths(name: str, body: Mapping[str, Any]) -> None:
-    for fld in ("InputPath", "OutputPath", "ResultPath", "ItemsPath"):
-        v = body.get(fld)
-        if v is None:
-            continue
-        try:
-            p = compile_path(v)
-        except (PathError, TypeError) as exc:
-            raise _fail(name, fld, f"is not a valid path: {exc}") from exc
-        if fld == "ResultPath" and (p.root != "$" or not p.is_reference):
-            raise _fail(name, fld, "must be a reference path (names and indexes only)")
-    for fld in ("Parameters", "ResultSelector", "ItemSelector"):
-        if fld in body:
-            _check_template(name, fld, body[fld])
-
-
-def _check_template(name: str, where: str, value: Any) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if isinstance(k, str) and k.endswith(".$"):
-                if not isinstance(v, str):
-                    raise _fail(name, f"{where}.{k}", "must be a path or intrinsic function string")
-                try:
-                    if is_intrinsic(v):
-                        compile_intrinsic(v)
-                    else:
-                        compile_path(v)
-                except (ValueError, TypeError) as exc:
-                    raise _fail(name, f"{where}.{k}", f"is invalid: {exc}") from exc
-            else:
-                _check_template(name, f"{where}.{k}", v)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_template(name, f"{where}[{i}]", v)
-
-
-_COMMON = frozenset(["Type", "Comment", "QueryLanguage"])
-_BY_TYPE: dict[str, frozenset[str]] = {
-    "Task": frozenset(
-        [
-            "Resource",
-            "TimeoutSeconds",
-            "TimeoutSecondsPath",
-            "HeartbeatSeconds",
-            "HeartbeatSecondsPath",
-            "Retry",
-            "Catch",
-            "Credentials",
-            "Next",
-            "End",
-            "Assign",
-        ]
-    ),
-    "Pass": frozenset(["Result", "Next", "End", "Assign"]),
-    "Choice": frozenset(["Choices", "Default", "Assign"]),
-    "Wait": frozenset(["Seconds", "Timestamp", "SecondsPath", "TimestampPath", "Next", "End", "Assign"]),
-    "Succeed": frozenset(),
-    "Fail": frozenset(["Error", "Cause", "ErrorPath", "CausePath"]),
-    "Parallel": frozenset(["Branches", "Retry", "Catch", "Next", "End", "Assign"]),
-    "Map": frozenset(
-        [
-            "ItemProcessor",
-            "Iterator",
-            "ItemsPath",
-            "Items",
-            "ItemSelector",
-            "MaxConcurrency",
-            "MaxConcurrencyPath",
-            "ItemReader",
-            "ItemBatcher",
-            "ResultWriter",
-            "ToleratedFailureCount",
-            "ToleratedFailureCountPath",
-            "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath",
-            "Label",
-            "Retry",
-            "Catch",
-            "Next",
-            "End",
-            "Assign",
-        ]
-    ),
-}
-_JSONPATH_IO: dict[str, frozenset[str]] = {
-    "Task": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
-    "Pass": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath"]),
-    "Choice": frozenset(["InputPath", "OutputPath"]),
-    "Wait": frozenset(["InputPath", "OutputPath"]),
-    "Succeed": frozenset(["InputPath", "OutputPath"]),
-    "Fail": frozenset(),
-    "Parallel": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
-    "Map": frozenset(["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector"]),
-}
-_JSONATA_IO: dict[str, frozenset[str]] = {
-    "Task": frozenset(["Arguments", "Output"]),
-    "Parallel": frozenset(["Arguments", "Output"]),
-    "Fail": frozenset(),
-}
-
-
-def _allowed_fields(typ: str, ql: str) -> frozenset[str]:
-    """The fields a state may have (AWS rejects any other, which catches typos such as 'Nxt')."""
-    io = _JSONPATH_IO[typ] if ql == "JSONPath" else _JSONATA_IO.get(typ, frozenset(["Output"]))
-    return _COMMON | _BY_TYPE[typ] | io
-
-
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NOT_EVALUATED = frozenset(["Result", "ItemProcessor", "Iterator", "Branches", "Retry", "Comment"])
-
-
-def _check_assign(name: str, where: str, assign: Any, ql: str) -> None:
-    """Variable names are identifiers; ``states`` is reserved (it is JSONata's ``$states``)."""
-    if not isinstance(assign, Mapping):
-        raise _fail(name, where, "must be an object")
-    for key in assign:
-        var = key[:-2] if ql == "JSONPath" and key.endswith(".$") else key
-        if not _VAR_NAME.fullmatch(var) or var == "states":
-            raise _fail(name, f"{where}.{key}", f"'{var}' is not a valid variable name")
-    if ql == "JSONPath":
-        _check_template(name, where, assign)
-
-
-def _check_jsonata(name: str, where: str, value: Any) -> None:
-    """Every ``{% ... %}`` string must parse, so a typo is reported before the execution starts."""
-    if isinstance(value, str):
-        if value.startswith("{%") and value.endswith("%}") and len(value) >= 4:
-            err = jsonata_syntax_error(value[2:-2].strip())
-            if err is not None:
-                raise _fail(name, where or "(state)", f"holds an invalid JSONata expression: {err}")
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            if where == "" and k in _NOT_EVALUATED:
-                continue
-            _check_jsonata(name, f"{where}.{k}" if where else str(k), v)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_jsonata(name, f"{where}[{i}]", v)
-
-
-_ERROR_FIELDS = ("IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds")
 
 
 def _error_equals(name: str, where: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
@@ -381,7 +223,7 @@ def _retrier(name: str, i: int, raw: Any) -> Retrier:
     where = f"Retry[{i}]"
     if not isinstance(raw, Mapping):
         raise _fail(name, where, "must be an object")
-    r = Retrier(_error_equals(name, where, raw))
+    errors = _error_equals(name, where, raw)
     iv = raw.get("IntervalSeconds", 1)
     if not _is_int(iv) or iv < 1:
         raise _fail(name, f"{where}.IntervalSeconds", "must be a positive integer")
@@ -397,8 +239,7 @@ def _retrier(name: str, i: int, raw: Any) -> Retrier:
     jit = raw.get("JitterStrategy", "NONE")
     if jit not in ("NONE", "FULL"):
         raise _fail(name, f"{where}.JitterStrategy", "must be 'FULL' or 'NONE'")
-    r.interval_seconds, r.max_attempts, r.backoff_rate, r.max_delay_seconds, r.jitter = iv, ma, br, md, jit
-    return r
+    return Retrier(errors, iv, ma, br, md, jit)
 
 
 def _catcher(name: str, i: int, raw: Any, ql: str) -> Catcher:
@@ -419,14 +260,29 @@ def _catcher(name: str, i: int, raw: Any, ql: str) -> Catcher:
         if not p.is_reference or p.root != "$":
             raise _fail(name, f"{where}.ResultPath", "must be a reference path")
     if "Assign" in raw:
-        _check_assign(name, f"{where}.Assign", raw["Assign"], ql)
-    return Catcher(_error_equals(name, where, raw), nxt, rp, "ResultPath" in raw, raw)
+        check_assign(name, f"{where}.Assign", raw["Assign"], ql)
+    assign = _field(raw, "Assign", "Catch.Assign")
+    output = _field(raw, "Output", "Catch.Output") if ql == "JSONata" else None
+    return Catcher(_error_equals(name, where, raw), nxt, rp, assign, output)
 
 
-def _check_task(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
+# -- one builder per state type: validate what is particular to it, then make its spec -------------
+
+
+def _pass(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    # A JSONata Pass state's output is its Output (or its input); Result is JSONPath's.
+    return PassSpec(**common, result=body.get("Result", ABSENT) if ql == "JSONPath" else ABSENT)
+
+
+def _succeed(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    return SucceedSpec(**common)
+
+
+def _task(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
     res = body.get("Resource")
     if not isinstance(res, str) or not res:
-        raise _fail(spec.name, "Resource", "is required and must be a string")
+        raise _fail(name, "Resource", "is required and must be a string")
     for fld in ("TimeoutSeconds", "HeartbeatSeconds"):
         v = body.get(fld)
         if v is None:
@@ -434,87 +290,156 @@ def _check_task(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
         if ql == "JSONata" and isinstance(v, str):
             continue
         if not _is_int(v) or v <= 0:
-            raise _fail(spec.name, fld, "must be a positive integer")
+            raise _fail(name, fld, "must be a positive integer")
         if fld + "Path" in body:
-            raise DefinitionError(f"state '{spec.name}': '{fld}' and '{fld}Path' are mutually exclusive")
+            raise DefinitionError(f"state '{name}': '{fld}' and '{fld}Path' are mutually exclusive")
     t, h = body.get("TimeoutSeconds"), body.get("HeartbeatSeconds")
     if isinstance(t, int) and isinstance(h, int) and h >= t:
-        raise _fail(spec.name, "HeartbeatSeconds", "must be smaller than TimeoutSeconds")
+        raise _fail(name, "HeartbeatSeconds", "must be smaller than TimeoutSeconds")
+    return TaskSpec(
+        **common,
+        resource=res,
+        timeout=_field(body, "TimeoutSeconds"),
+        timeout_path=body.get("TimeoutSecondsPath"),
+        heartbeat=_field(body, "HeartbeatSeconds"),
+        heartbeat_path=body.get("HeartbeatSecondsPath"),
+    )
 
 
-def _check_choice(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
+def _choice(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
     choices = body.get("Choices")
     if not isinstance(choices, list) or not choices:
-        raise _fail(spec.name, "Choices", "must be a non-empty array")
-    out = []
+        raise _fail(name, "Choices", "must be a non-empty array")
+    rules = []
     for i, c in enumerate(choices):
-        where = f"state '{spec.name}': field 'Choices[{i}]'"
+        where = f"state '{name}': field 'Choices[{i}]'"
         if not isinstance(c, Mapping) or not isinstance(c.get("Next"), str):
             raise DefinitionError(f"{where}: 'Next' is required")
         if ql == "JSONata":
             if "Condition" not in c:
                 raise DefinitionError(f"{where}: 'Condition' is required in a JSONata Choice")
-            out.append((c["Condition"], c["Next"], c))
+            cond = c["Condition"]
+            test = Field(f"Choices[{i}].Condition", cond) if is_jsonata(cond) else cond
+            rules.append(ChoiceRule(test, c["Next"], _field(c, "Assign"), _field(c, "Output")))
         else:
-            out.append((compile_rule(c, where), c["Next"], c))
-    spec.choices = tuple(out)
+            rules.append(ChoiceRule(compile_rule(c, where), c["Next"], _field(c, "Assign", f"Choices[{i}].Assign")))
     d = body.get("Default")
     if d is not None and not isinstance(d, str):
-        raise _fail(spec.name, "Default", "must be a state name")
-    spec.default = d
+        raise _fail(name, "Default", "must be a state name")
+    return ChoiceSpec(**common, choices=tuple(rules), default=d)
 
 
-def _check_wait(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
+def _wait(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
     present = [f for f in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if f in body]
     if len(present) != 1:
         raise DefinitionError(
-            f"state '{spec.name}': exactly one of Seconds, Timestamp, SecondsPath, TimestampPath is required"
+            f"state '{name}': exactly one of Seconds, Timestamp, SecondsPath, TimestampPath is required"
         )
     s = body.get("Seconds")
     if s is not None and not (ql == "JSONata" and isinstance(s, str)) and (not _is_int(s) or s < 0):
-        raise _fail(spec.name, "Seconds", "must be a non-negative integer")
-
-
-def _check_fail(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
-    for a, b in (("Error", "ErrorPath"), ("Cause", "CausePath")):
-        if a in body and b in body:
-            raise DefinitionError(f"state '{spec.name}': '{a}' and '{b}' are mutually exclusive")
-
-
-def _check_parallel(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
-    branches = body.get("Branches")
-    if not isinstance(branches, list) or not branches:
-        raise _fail(spec.name, "Branches", "must be a non-empty array")
-    spec.branches = tuple(
-        _machine(b, ql, f"state '{spec.name}': field 'Branches[{i}]'")
-        if isinstance(b, Mapping)
-        else _bad_branch(spec, i)
-        for i, b in enumerate(branches)
+        raise _fail(name, "Seconds", "must be a non-negative integer")
+    return WaitSpec(
+        **common,
+        seconds=_field(body, "Seconds"),
+        seconds_path=body.get("SecondsPath"),
+        timestamp=_field(body, "Timestamp"),
+        timestamp_path=body.get("TimestampPath"),
     )
 
 
-def _bad_branch(spec: StateSpec, i: int) -> Machine:
-    raise _fail(spec.name, f"Branches[{i}]", "must be an object")
+def _fail_state(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
+    for a, b in (("Error", "ErrorPath"), ("Cause", "CausePath")):
+        if a in body and b in body:
+            raise DefinitionError(f"state '{name}': '{a}' and '{b}' are mutually exclusive")
+    return FailSpec(
+        **common,
+        error=_field(body, "Error"),
+        error_path=body.get("ErrorPath"),
+        cause=_field(body, "Cause"),
+        cause_path=body.get("CausePath"),
+    )
 
 
-def _check_map(spec: StateSpec, body: Mapping[str, Any], ql: str) -> None:
-    proc = body.get("ItemProcessor", body.get("Iterator"))
-    fld = "ItemProcessor" if "ItemProcessor" in body else "Iterator"
-    if not isinstance(proc, Mapping):
-        raise _fail(spec.name, "ItemProcessor", "is required (or the older 'Iterator')")
+def _nested(name: str, body: Mapping[str, Any], ql: str) -> list[Machine]:
+    """The state's nested machines (Parallel branches, a Map's processor), each validated."""
+    out = []
+    for fld, inner in nested_machines(body):
+        if not isinstance(inner, Mapping):
+            raise _fail(name, fld, "must be an object")
+        out.append(_machine(inner, ql, f"state '{name}': field '{fld}'"))
+    return out
+
+
+def _parallel(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
+    branches = body.get("Branches")
+    if not isinstance(branches, list) or not branches:
+        raise _fail(name, "Branches", "must be a non-empty array")
+    return ParallelSpec(**common, branches=tuple(_nested(name, body, ql)))
+
+
+def _map(common: dict[str, Any], body: Mapping[str, Any], ql: str) -> StateSpec:
+    name = common["name"]
+    if not isinstance(body.get("ItemProcessor", body.get("Iterator")), Mapping):
+        raise _fail(name, "ItemProcessor", "is required (or the older 'Iterator')")
     if "ItemSelector" in body and "Parameters" in body:
-        raise DefinitionError(f"state '{spec.name}': 'ItemSelector' and 'Parameters' are mutually exclusive")
+        raise DefinitionError(f"state '{name}': 'ItemSelector' and 'Parameters' are mutually exclusive")
     mc = body.get("MaxConcurrency")
     if mc is not None and not (ql == "JSONata" and isinstance(mc, str)) and (not _is_int(mc) or mc < 0):
-        raise _fail(spec.name, "MaxConcurrency", "must be a non-negative integer")
-    spec.processor = _machine(proc, ql, f"state '{spec.name}': field '{fld}'")
+        raise _fail(name, "MaxConcurrency", "must be a non-negative integer")
+    fields: dict[str, Any] = {
+        "processor": _nested(name, body, ql)[0],
+        "items": _field(body, "Items") if ql == "JSONata" else None,
+        "items_path": body.get("ItemsPath", "$"),
+        "item_selector": _field(body, "ItemSelector") or _field(body, "Parameters"),
+        "max_concurrency": _field(body, "MaxConcurrency"),
+        "max_concurrency_path": body.get("MaxConcurrencyPath"),
+        "tolerated_count": _field(body, "ToleratedFailureCount"),
+        "tolerated_count_path": body.get("ToleratedFailureCountPath"),
+        "tolerated_percentage": _field(body, "ToleratedFailurePercentage"),
+        "tolerated_percentage_path": body.get("ToleratedFailurePercentagePath"),
+    }
+    if not is_distributed(body):
+        return MapSpec(**common, **fields)
+    return DistributedMapSpec(**common, **fields, **_distributed(body, ql))
 
 
-_CHECKS = {
-    "Task": _check_task,
-    "Choice": _check_choice,
-    "Wait": _check_wait,
-    "Fail": _check_fail,
-    "Parallel": _check_parallel,
-    "Map": _check_map,
+def _distributed(body: Mapping[str, Any], ql: str) -> dict[str, Any]:
+    """ItemReader / ItemBatcher / ResultWriter of a Distributed Map (their parameters are Arguments in JSONata)."""
+    args = "Arguments" if ql == "JSONata" else "Parameters"
+    out: dict[str, Any] = {}
+    reader = body.get("ItemReader")
+    if isinstance(reader, Mapping):
+        config = reader.get("ReaderConfig") or {}
+        path = config.get("MaxItemsPath") if ql == "JSONPath" else None
+        out["reader"] = reader
+        out["reader_arguments"] = Field(f"ItemReader.{args}", reader.get(args, {}))
+        out["max_items"] = None if path else _field(config, "MaxItems", "ItemReader.ReaderConfig.MaxItems")
+        out["max_items_path"] = path
+    batcher = body.get("ItemBatcher")
+    if isinstance(batcher, Mapping):
+        out["batcher"] = batcher
+        out["per_batch"] = _field(batcher, "MaxItemsPerBatch", "ItemBatcher.MaxItemsPerBatch")
+        out["per_batch_path"] = batcher.get("MaxItemsPerBatchPath")
+        out["bytes_per_batch"] = _field(batcher, "MaxInputBytesPerBatch", "ItemBatcher.MaxInputBytesPerBatch")
+        out["bytes_per_batch_path"] = batcher.get("MaxInputBytesPerBatchPath")
+        out["batch_input"] = _field(batcher, "BatchInput", "ItemBatcher.BatchInput")
+    writer = body.get("ResultWriter")
+    if isinstance(writer, Mapping):
+        out["writer_arguments"] = Field(f"ResultWriter.{args}", writer.get(args, {}))
+    return out
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any], str], StateSpec]] = {
+    "Pass": _pass,
+    "Succeed": _succeed,
+    "Fail": _fail_state,
+    "Choice": _choice,
+    "Wait": _wait,
+    "Task": _task,
+    "Parallel": _parallel,
+    "Map": _map,
 }
