@@ -26,6 +26,7 @@ from typing import Any
 
 from sfn_workers.local.emulator import Emulator
 from sfn_workers.local.lambdas import Handler, LocalFunction, PythonFunction, callable_function
+from sfn_workers.local.mock_config import MockConfig, MockConfigError, MockedIntegrations, task_resources
 from sfn_workers.local.sam import (
     ACCOUNT,
     REGION,
@@ -92,6 +93,10 @@ class LocalRunner:
         transport: how boto3's calls (the handlers', the service integrations') reach the embedded
             emulator: ``"in-process"`` (default: answered in this process, no sockets) or ``"http"``
             (over its real HTTP port, as another process would reach it).
+        mock_config: a mock config in AWS Step Functions Local's format (path, parsed document or
+            :class:`~sfn_workers.local.mock_config.MockConfig`).
+        test_case: the test case of ``mock_config`` whose mocked responses this state machine's
+            Task states give instead of calling their integrations.
     """
 
     def __init__(
@@ -105,6 +110,8 @@ class LocalRunner:
         endpoint_url: str | None = None,
         reset: bool = True,
         transport: str = "in-process",
+        mock_config: str | Path | Mapping[str, Any] | MockConfig | None = None,
+        test_case: str | None = None,
     ) -> None:
         from sfn_workers.local import asl
 
@@ -118,6 +125,7 @@ class LocalRunner:
             self.name = "StateMachine"
             self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.name}"
         self.definition = asl.parse_definition(document)
+        self.test_case = _test_case(mock_config, test_case, self.name, bare=self.template is None)
         self.functions: dict[str, LocalFunction] = {}
         self._resolved: dict[str, LocalFunction | None] = {}  # reference -> function (cache)
         if self.template is not None:
@@ -159,6 +167,8 @@ class LocalRunner:
 
     def _check_resources(self) -> None:
         for state, reference in lambda_resources(self.document):
+            if self.test_case is not None and self.test_case.mocks(state):
+                continue  # the test case answers it: no function needed
             if self.function_for(reference) is None:
                 if self.template is not None:
                     known = ", ".join(sorted(self.template.functions)) or "none"
@@ -224,7 +234,11 @@ class LocalRunner:
     def integrations(self, clock: Any) -> Any:
         """The ``asl.Integrations`` of one execution on ``clock``, for any definition (``sfn-workers serve``)."""
         self.open()
-        return _Integrations(self, clock)
+        if self.test_case is None:
+            return _Integrations(self, clock)
+        return MockedIntegrations(
+            _Integrations(self, clock), self.test_case, task_resources(self.document), self.tokens
+        )
 
     def clock(self) -> Any:
         from sfn_workers.local import asl
@@ -279,6 +293,17 @@ class LocalRunner:
     ) -> RunningExecution:
         """Run one execution in a background thread (answer its task tokens meanwhile)."""
         return RunningExecution(self.execution(input, name=name, clock=clock, listener=listener))
+
+
+def _test_case(
+    mock_config: str | Path | Mapping[str, Any] | MockConfig | None, test_case: str | None, name: str, *, bare: bool
+) -> Any:
+    if test_case is None:
+        return None
+    if mock_config is None:
+        raise MockConfigError(f"test case {test_case!r} needs a mock config (mock_config=..., --mock-config FILE)")
+    config = mock_config if isinstance(mock_config, MockConfig) else MockConfig.load(mock_config)
+    return config.test_case(name, test_case, only_machine=bare)
 
 
 class RunningExecution:
@@ -350,6 +375,8 @@ def run_execution(
     parameters: Mapping[str, Any] | None = None,
     endpoint_url: str | None = None,
     transport: str = "in-process",
+    mock_config: str | Path | Mapping[str, Any] | MockConfig | None = None,
+    test_case: str | None = None,
 ) -> Any:
     """Run one execution of a state machine locally and return its ``ExecutionResult``.
 
@@ -367,6 +394,8 @@ def run_execution(
         parameters: template parameter overrides.
         endpoint_url: use this AWS emulator instead of the embedded one.
         transport: ``"in-process"`` (default) or ``"http"``: how boto3 reaches the embedded emulator.
+        mock_config: a mock config in AWS Step Functions Local's format (see :mod:`sfn_workers.local.mock_config`).
+        test_case: the test case of ``mock_config`` to run (its mocked states call no integration).
 
     Returns the interpreter's ``ExecutionResult``: ``status``, ``output``, ``error``, ``cause``,
     ``history``. Raises ``FileNotFoundError``, :class:`TemplateError` (e.g. a Resource that no
@@ -380,5 +409,7 @@ def run_execution(
         parameters=parameters,
         endpoint_url=endpoint_url,
         transport=transport,
+        mock_config=mock_config,
+        test_case=test_case,
     ) as runner:
         return runner.run(input, name=name, clock=clock, listener=listener)
