@@ -128,7 +128,7 @@ def test_a_config_not_in_awss_format_is_refused_with_what_is_wrong(document: dic
 def test_an_unknown_test_case_or_state_machine_lists_the_known_ones() -> None:
     config = MockConfig.load(MOCKS)
 
-    with pytest.raises(MockConfigError, match="has no test case 'Nope' .*GlueAlwaysBusy, GlueBusyOnce, HappyPath"):
+    with pytest.raises(MockConfigError, match=r"has no test case 'Nope' .*GlueAlwaysBusy, GlueBusyOnce, HappyPath"):
         config.test_case("ReportMachine", "Nope")
     with pytest.raises(MockConfigError, match="no state machine 'Other'"):
         config.test_case("Other", "HappyPath")
