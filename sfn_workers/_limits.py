@@ -8,9 +8,11 @@ from __future__ import annotations
 
 __all__ = [
     "ARN_MAX_CHARS",
+    "ARRAY_RANGE_MAX_ITEMS",
     "CAUSE_MAX_CHARS",
     "ERROR_MAX_CHARS",
     "HISTORY_EVENTS_MAX",
+    "INTRINSIC_TEXT_MAX_CHARS",
     "PAYLOAD_MAX_BYTES",
     "TASK_TOKEN_MAX_CHARS",
 ]
@@ -27,3 +29,7 @@ TASK_TOKEN_MAX_CHARS = 2_048
 ARN_MAX_CHARS = 256
 #: Events in one execution's history; one more fails the execution (States.Runtime on AWS).
 HISTORY_EVENTS_MAX = 25_000
+#: Items States.ArrayRange (and JSONata's $range in Step Functions) may produce.
+ARRAY_RANGE_MAX_ITEMS = 1_000
+#: Characters of the input of States.Base64Encode, States.Base64Decode and States.Hash.
+INTRINSIC_TEXT_MAX_CHARS = 10_000

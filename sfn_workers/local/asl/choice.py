@@ -15,7 +15,7 @@ from typing import Any
 from .errors import DefinitionError, StatesError
 from .paths import JsonPath, PathError, compile_path
 
-__all__ = ["OPERATORS", "compile_rule", "parse_timestamp"]
+__all__ = ["OPERATORS", "compile_rule", "glob_match", "parse_timestamp"]
 
 Lookup = Callable[[JsonPath], Any]
 Rule = Callable[[Lookup], bool]
@@ -80,22 +80,51 @@ def _ge(a: Any, b: Any) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    out = []
+def _glob_parts(pattern: str) -> tuple[str, ...]:
+    """The literal pieces between unescaped ``*`` (``\\*`` is a literal star, ``\\\\`` a backslash)."""
+    parts: list[str] = []
+    cur: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            cur.append(pattern[i + 1])
             i += 2
             continue
-        out.append(".*" if ch == "*" else re.escape(ch))
+        if ch == "*":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
         i += 1
-    return re.compile("".join(out), re.S)
+    parts.append("".join(cur))
+    return tuple(parts)
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """StringMatches: ``*`` matches any run of characters; no regex, so no backtracking.
+
+    The first piece must be a prefix, the last a suffix, and each middle piece is found leftmost
+    after the previous one: with only ``*`` the leftmost choice is always safe, so one pass
+    (``str.find``) decides, whatever the pattern (``*a*a*a*b`` included).
+    """
+    parts = _glob_parts(pattern)
+    if len(parts) == 1:
+        return value == parts[0]
+    first, last = parts[0], parts[-1]
+    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
+        return False
+    pos, end = len(first), len(value) - len(last)
+    for piece in parts[1:-1]:
+        found = value.find(piece, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return True
 
 
 def _matches(value: Any, pattern: Any) -> bool:
-    return isinstance(value, str) and isinstance(pattern, str) and _glob(pattern).fullmatch(value) is not None
+    return isinstance(value, str) and isinstance(pattern, str) and glob_match(value, pattern)
 
 
 _BINARY: dict[str, Callable[[Any, Any], bool]] = {

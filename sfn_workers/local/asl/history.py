@@ -11,9 +11,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..._limits import HISTORY_EVENTS_MAX
 from .clock import Clock
 
-__all__ = ["History", "details_key"]
+__all__ = ["HISTORY_LIMIT_CAUSE", "TERMINAL_EVENTS", "History", "details_key"]
+
+#: The events that end an execution; the only ones accepted as the last event under the cap.
+TERMINAL_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+#: AWS's cause when an execution is failed for its history length (with ``States.Runtime``).
+HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events ({max_events})."
 
 _log = logging.getLogger("sfn_workers.local")
 
@@ -35,17 +41,36 @@ def details_key(event_type: str) -> str:
 
 
 class History:
-    """The ordered event list of one execution (thread-safe; Map/Parallel branches append concurrently)."""
+    """The ordered event list of one execution (thread-safe; Map/Parallel branches append concurrently).
 
-    def __init__(self, clock: Clock, listener: Callable[[dict[str, Any]], None] | None = None) -> None:
+    Like AWS, it holds at most ``max_events`` events: the last place is kept for the event that ends
+    the execution. The first event refused calls ``on_full`` with AWS's cause (the interpreter fails
+    the execution with ``States.Runtime``); events refused after that are dropped, so a runaway loop
+    costs bounded memory while it winds down.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        listener: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        max_events: int = HISTORY_EVENTS_MAX,
+        on_full: Callable[[str], None] | None = None,
+    ) -> None:
         self.events: list[dict[str, Any]] = []
+        self.full = False
         self._clock = clock
         self._listener = listener
         self._lock = threading.Lock()
         self._listener_failed = False
+        self._max = max_events
+        self._on_full = on_full
 
     def add(self, event_type: str, previous: int, details: dict[str, Any] | None = None) -> int:
-        """Append an event after event ``previous`` (0 for none); returns the new event's id."""
+        """Append an event after event ``previous`` (0 for none); returns the new event's id.
+
+        Past the cap the event is not recorded and the id of the last recorded event is returned.
+        """
         event: dict[str, Any] = {
             "id": 0,
             "previousEventId": previous,
@@ -55,8 +80,19 @@ class History:
         if details is not None:
             event[_DETAILS_KEYS.get(event_type) or details_key(event_type)] = details
         with self._lock:
-            eid = event["id"] = len(self.events) + 1
-            self.events.append(event)
+            room = self._max if event_type in TERMINAL_EVENTS else self._max - 1
+            refused = len(self.events) >= room
+            first_refused = refused and not self.full
+            if refused:
+                self.full = True
+                eid = len(self.events)
+            else:
+                eid = event["id"] = len(self.events) + 1
+                self.events.append(event)
+        if refused:
+            if first_refused and self._on_full is not None:
+                self._on_full(HISTORY_LIMIT_CAUSE.format(max_events=self._max))
+            return eid
         if self._listener is not None:
             try:
                 self._listener(event)

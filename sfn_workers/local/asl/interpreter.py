@@ -108,7 +108,7 @@ class Execution:
         self.state_machine_name = state_machine_name
         self.state_machine_arn = state_machine_arn or arn("states", f"stateMachine:{state_machine_name}")
         self.execution_arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{self.name}"
-        self.history = History(clock, listener)
+        self.history = History(clock, listener, on_full=self._history_full)
         self.token_grace = token_grace_seconds if clock.virtual else 0.0
         self._rng = rng or random.Random()
         self._stop: tuple[str, str | None, str | None] | None = None
@@ -131,6 +131,13 @@ class Execution:
     def stopped(self) -> bool:
         """Whether :meth:`stop` was called or the execution timed out."""
         return self._stop is not None
+
+    def _history_full(self, cause: str) -> None:
+        """The history reached AWS's cap: the execution fails with States.Runtime at the next step."""
+        if self._stop is None:
+            self._stop = ("FAILED", "States.Runtime", cause)
+        self._root.cancelled = True
+        self.clock.wake()
 
     def run(self) -> ExecutionResult:
         """Run to the end and return the result; blocks the calling thread."""
@@ -264,7 +271,7 @@ class Execution:
         except Abort:
             assert self._stop is not None
             status, error, cause = self._stop
-            kind = "ExecutionTimedOut" if status == "TIMED_OUT" else "ExecutionAborted"
+            kind = {"TIMED_OUT": "ExecutionTimedOut", "FAILED": "ExecutionFailed"}.get(status, "ExecutionAborted")
             details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
             self.history.add(kind, len(self.history.events), details)
         except Exception as exc:  # a bug below us must still end the execution, visibly

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..._limits import ARRAY_RANGE_MAX_ITEMS, INTRINSIC_TEXT_MAX_CHARS
 from .errors import StatesError
 from .paths import JsonPath, PathError, compile_path
 
@@ -263,10 +264,10 @@ def _array_range(args: list[Any]) -> list[int]:
     start, end, step = (_want("States.ArrayRange", a, "integer") for a in args)
     if step == 0:
         raise IntrinsicError("States.ArrayRange: the step must not be 0")
-    out = list(range(start, end + (1 if step > 0 else -1), step))
-    if len(out) > 1000:
-        raise IntrinsicError("States.ArrayRange: the result would have more than 1000 items")
-    return out
+    items = range(start, end + (1 if step > 0 else -1), step)  # lazy: counted before any list is built
+    if len(items) > ARRAY_RANGE_MAX_ITEMS:
+        raise IntrinsicError(f"States.ArrayRange: the result would have more than {ARRAY_RANGE_MAX_ITEMS} items")
+    return list(items)
 
 
 def _array_get_item(args: list[Any]) -> Any:
@@ -298,16 +299,16 @@ def _array_unique(args: list[Any]) -> list[Any]:
 def _b64encode(args: list[Any]) -> str:
     _arity("States.Base64Encode", args, 1)
     s = _want("States.Base64Encode", args[0], "string")
-    if len(s) > 10000:
-        raise IntrinsicError("States.Base64Encode: input longer than 10000 characters")
+    if len(s) > INTRINSIC_TEXT_MAX_CHARS:
+        raise IntrinsicError(f"States.Base64Encode: input longer than {INTRINSIC_TEXT_MAX_CHARS} characters")
     return base64.b64encode(s.encode()).decode()
 
 
 def _b64decode(args: list[Any]) -> str:
     _arity("States.Base64Decode", args, 1)
     s = _want("States.Base64Decode", args[0], "string")
-    if len(s) > 10000:
-        raise IntrinsicError("States.Base64Decode: input longer than 10000 characters")
+    if len(s) > INTRINSIC_TEXT_MAX_CHARS:
+        raise IntrinsicError(f"States.Base64Decode: input longer than {INTRINSIC_TEXT_MAX_CHARS} characters")
     try:
         return base64.b64decode(s, validate=True).decode()
     except ValueError as exc:
@@ -326,8 +327,8 @@ def _hash(args: list[Any]) -> str:
     if algo not in _HASHES:
         raise IntrinsicError(f"States.Hash: unsupported algorithm {algo!r}; use one of {', '.join(_HASHES)}")
     text = _to_text(data)
-    if len(text) > 10000:
-        raise IntrinsicError("States.Hash: input longer than 10000 characters")
+    if len(text) > INTRINSIC_TEXT_MAX_CHARS:
+        raise IntrinsicError(f"States.Hash: input longer than {INTRINSIC_TEXT_MAX_CHARS} characters")
     return hashlib.new(_HASHES[algo], text.encode(), usedforsecurity=False).hexdigest()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import StatesError
 from .intrinsics import compile_intrinsic, is_intrinsic
+from .jsonata_bounded import evaluate_with_budget, regex_engine, safe_functions
 from .paths import JsonPath, PathError, compile_path
 
 __all__ = [
@@ -98,10 +99,12 @@ _local = threading.local()
 def _parse_jsonata(expr: str) -> Any:
     import jsonata
 
-    compiled = jsonata.Jsonata(expr)
+    compiled = jsonata.Jsonata(expr, regex_engine)
     compiled.set_output_convert_nulls(False)
     for name, fn in _AWS_FUNCTIONS.items():
         compiled.register_lambda(name, fn)
+    for name, function in safe_functions().items():
+        compiled.register_function(name, function)
     return compiled
 
 
@@ -173,16 +176,8 @@ def evaluate_jsonata(text: str, bindings: Mapping[str, Any], field: str) -> Any:
         compiled = _parse_jsonata(expr)
     except Exception as exc:  # the library raises its own exception types
         raise StatesError("States.QueryEvaluationError", f"The JSONata expression '{expr}' is invalid: {exc}") from exc
-    try:
-        result = compiled.evaluate(None, bindings)
-    except Exception as exc:
-        code = getattr(exc, "error", None)
-        message = f"{code}: {exc}" if isinstance(code, str) and code and not str(exc).startswith(code) else str(exc)
-        raise StatesError(
-            "States.QueryEvaluationError",
-            f"The JSONata expression '{expr}' specified for the field '{field}' threw an error during evaluation. "
-            f"{message}",
-        ) from exc
+    describe = f"The JSONata expression '{expr}' specified for the field '{field}'"
+    result = evaluate_with_budget(compiled, bindings, describe)
     return UNDEFINED if result is None else _plain(result)
 
 

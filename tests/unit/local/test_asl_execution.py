@@ -300,22 +300,29 @@ def _map(max_concurrency: int, processor_state: dict[str, Any], **extra: Any) ->
 
 
 def test_map_never_runs_more_than_max_concurrency_at_once() -> None:
-    # GIVEN a handler that measures how many calls overlap
+    # GIVEN a handler that counts overlapping calls; the first three meet at a barrier, so three
+    # must be running together before any returns (no sleeps: the result cannot depend on timing)
     lock = threading.Lock()
     running = [0]
     peak = [0]
+    started = [0]
+    first_three = threading.Barrier(3)
 
     def work(item: Any) -> Any:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
+            started[0] += 1
+            meet = started[0] <= 3
+        if meet:
+            first_three.wait(timeout=30)  # BrokenBarrierError if fewer than 3 can run at once
         with lock:
             running[0] -= 1
         return item * 10
 
     r = execute(_map(3, task("w")), list(range(12)), Functions(w=work))
-    # THEN results keep item order and at most 3 ran at once (and more than one did)
+    # THEN results keep item order, three ran at once and never more
+    assert r.status == "SUCCEEDED"
     assert r.output == [i * 10 for i in range(12)]
     assert peak[0] == 3
 
