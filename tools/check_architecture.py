@@ -30,7 +30,9 @@ LOCAL = f"{PACKAGE}.local"
 LOCAL_ONLY_EXTERNALS = ("moto", "jsonata", "yaml", "werkzeug", "flask")
 #: The ASL interpreter's evaluation layer: pure functions over JSON values, importing nothing that runs.
 ASL = f"{LOCAL}.asl"
-EVALUATION = tuple(f"{ASL}.{name}" for name in ("paths", "intrinsics", "choice", "templates", "errors"))
+EVALUATION = tuple(
+    f"{ASL}.{name}" for name in ("paths", "intrinsics", "choice", "templates", "errors", "jsonata_bounded")
+)
 
 
 def long_modules(package_dir: Path, limit: int = MAX_LINES) -> Iterator[str]:
