@@ -1,6 +1,6 @@
 """Retry storms, simulated: how backoff strategies and the retry budget shape load on a dependency.
 
-Every simulated client runs its calls through sfn-workers' own :class:`~sfn_workers.retry.RetryPolicy`
+Every simulated client runs its calls through sfn-workers' own :class:`~sfn_workers.retries.RetryPolicy`
 (``policy.acall``), with the policy's ``sleep``, ``clock`` and ``rng`` injected: ``sleep`` yields
 to a discrete-event scheduler instead of waiting, so minutes of simulated time take milliseconds
 and every run is reproducible from its seed. Nothing here re-implements backoff, jitter,
@@ -15,7 +15,7 @@ over 100 seeds of the writes the row receives and the time until the last client
 Scenario 2, outage: a fleet of worker processes under steady Poisson load calls a dependency that
 is hard down (HTTP 503) for 60 s. Calls per second reaching it, with no retries, with retries
 (5 attempts, full jitter) and no budget, and with the same retries drawing from each process's
-:class:`~sfn_workers.retry.RetryBudget`.
+:class:`~sfn_workers.retries.RetryBudget`.
 
 Run: ``make bench-retry`` or ``.venv/bin/python bench/retry_storm.py [--quick] [--write]``
 (``--write`` replaces the "## Retries" section of bench/README.md with the results).
@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from readme_section import write_section  # bench/ is on sys.path when a bench runs
 
 from sfn_workers.errors import RetryBudgetExhausted
-from sfn_workers.retry import RetryBudget, RetryPolicy, Strategy, retry
+from sfn_workers.retries import RetryBudget, RetryPolicy, Strategy, retry
 
 # --------------------------------------------------------------------------------------------
 # A tiny discrete-event scheduler: coroutines await ``sim.sleep(seconds)``; nothing else awaits.

@@ -10,6 +10,9 @@ small direct-mode invocation never needs.
 
 from typing import TYPE_CHECKING, Any
 
+# The deprecated module path first, so that the name ``retry`` bound below stays the function even
+# after user code imports ``sfn_workers.retry`` (an import binds a submodule on its package).
+from sfn_workers import retry as _deprecated_retry_module
 from sfn_workers.context import Deadline, TaskContext
 from sfn_workers.errors import (
     CallbackDeliveryError,
@@ -25,11 +28,13 @@ from sfn_workers.errors import (
     WorkerTimeout,
 )
 from sfn_workers.offload import S3Offload
-from sfn_workers.retry import RetryBudget, RetryPolicy, retry
+from sfn_workers.retries import RetryBudget, RetryPolicy, retry
 from sfn_workers.task import TaskHandler, task
 
 if TYPE_CHECKING:
     from sfn_workers.report import report_failure, report_heartbeat, report_success
+
+del _deprecated_retry_module
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ One guard per token decides who reports: the main thread (the function's result)
 a heartbeat that learnt the task is closed. The first to claim it owns the outcome; the others drop
 theirs with a log line. Heartbeats never start once the outcome is claimed, and the outcome is sent
 after any heartbeat in flight has been answered. The Send* calls are retried on throttling, 5xx and
-connection errors with full jitter, inside the Lambda's remaining time (``sfn_workers.retry``).
+connection errors with full jitter, inside the Lambda's remaining time (``sfn_workers.retries``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfn_workers import _metrics
+from sfn_workers._botocore import is_output_refused, is_token_closed
 from sfn_workers.config import STATES_PAYLOAD_LIMIT
 from sfn_workers.context import Deadline, redact_token
 from sfn_workers.errors import (
@@ -43,15 +44,13 @@ from sfn_workers.errors import (
     WorkerTimeout,
     describe,
     error_name,
-    is_output_refused,
-    is_token_closed,
 )
 from sfn_workers.sources import Unit, sqs_records
 
 if TYPE_CHECKING:
     from sfn_workers._aws import Clients
     from sfn_workers.models import Output
-    from sfn_workers.retry import RetryEvent
+    from sfn_workers.retries import RetryEvent
     from sfn_workers.task import TaskHandler
 
 __all__ = ["Delivery", "run_callback", "run_sqs_batch", "send"]
@@ -399,7 +398,7 @@ def send(clients: Clients, action: str, attempts: int, deadline: Deadline | None
     Shared by the decorator and :mod:`sfn_workers.report`, so a token answered later gets the same
     delivery as one answered on return. No retry sleeps past ``deadline``.
     """
-    from sfn_workers.retry import retry
+    from sfn_workers.retries import retry
 
     policy = retry(
         attempts=attempts,
@@ -418,7 +417,7 @@ def send(clients: Clients, action: str, attempts: int, deadline: Deadline | None
 
 
 def _log_retry(action: str, event: RetryEvent) -> None:
-    from sfn_workers.retry import RetryEvent, log_retry
+    from sfn_workers.retries import RetryEvent, log_retry
 
     # Named after the API action rather than botocore's generated method.
     log_retry(RetryEvent(event.outcome, action, event.attempt, event.delay, event.reason, event.exception))

@@ -19,21 +19,33 @@ carrying a user-chosen name leaves the handler as a subclass created with that n
     ├── RetryBudgetExhausted             a retry refused because the retry budget is empty
     └── CallbackDeliveryError            no outcome could be reported for a task token
 
-Third-party errors (botocore) are read in one place, :func:`aws_error_code` and
-:func:`from_aws_error`, so the rest of the package never parses them.
+Third-party errors (botocore) are read in one place, :mod:`sfn_workers._botocore`; the readers
+that used to live here are re-exported from it.
 """
 
 from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+from sfn_workers._botocore import (
+    MISSING_OBJECT_CODES,
+    OUTPUT_REFUSED_CODES,
+    TOKEN_CLOSED_CODES,
+    aws_error_code,
+    aws_status_code,
+    is_missing_object,
+    is_output_refused,
+    is_token_closed,
+)
+from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS
 
 __all__ = [
     "CAUSE_LIMIT",
     "ERROR_LIMIT",
+    "MISSING_OBJECT_CODES",
     "OUTPUT_REFUSED_CODES",
     "TOKEN_CLOSED_CODES",
     "CallbackDeliveryError",
@@ -48,6 +60,7 @@ __all__ = [
     "ValidationError",
     "WorkerTimeout",
     "aws_error_code",
+    "aws_status_code",
     "describe",
     "error_name",
     "failure_for_direct_mode",
@@ -57,9 +70,9 @@ __all__ = [
 ]
 
 #: SendTaskFailure rejects an ``error`` longer than this (characters).
-ERROR_LIMIT = 256
+ERROR_LIMIT = ERROR_MAX_CHARS
 #: SendTaskFailure rejects a ``cause`` longer than this (characters).
-CAUSE_LIMIT = 32_768
+CAUSE_LIMIT = CAUSE_MAX_CHARS
 
 
 class SfnWorkersError(Exception):
@@ -159,88 +172,47 @@ def failure_for_direct_mode(exc: BaseException) -> BaseException:
     return exc
 
 
-def _cause_document(exc: BaseException, message: str, frames: list[str]) -> str:
-    return json.dumps(
-        {"errorMessage": message, "errorType": error_name(exc), "stackTrace": frames},
-        ensure_ascii=False,
-    )
+_TRUNCATED = "... [truncated]"
+
+
+def _cause_text(message_json: str, type_json: str, frames_json: list[str]) -> str:
+    # Exactly json.dumps({"errorMessage": ..., "errorType": ..., "stackTrace": [...]}, ensure_ascii=False),
+    # assembled from pieces serialised once each.
+    return f'{{"errorMessage": {message_json}, "errorType": {type_json}, "stackTrace": [{", ".join(frames_json)}]}}'
+
+
+def _dumps(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
     """``(error, cause)`` for SendTaskFailure: the error name and a Lambda-like JSON cause.
 
     Both fit the API's limits; the cause stays valid JSON by shortening the stack trace first and
-    then the message, instead of cutting the JSON text in the middle.
+    then the message, instead of cutting the JSON text in the middle. Each piece is serialised
+    once, so a huge message costs time in proportion to its size, not to its size times the frames.
     """
     error = error_name(exc)
     message = exc.cause if isinstance(exc, TaskFailure) and exc.cause else str(exc)
-    frames = [line.rstrip("\n") for line in traceback.format_tb(exc.__traceback__)]
-    cause = _cause_document(exc, message, frames)
-    while len(cause) > CAUSE_LIMIT and frames:
-        frames = frames[1:]  # keep the innermost frames: they say where it happened
-        cause = _cause_document(exc, message, frames)
+    # JSON escaping only lengthens text: more than CAUSE_LIMIT characters can never fit.
+    cut = len(message) > CAUSE_LIMIT
+    message_json = _dumps(message[:CAUSE_LIMIT] + _TRUNCATED if cut else message)
+    type_json = _dumps(error)
+    frames = [_dumps(line.rstrip("\n")) for line in traceback.format_tb(exc.__traceback__)]
+    fixed = len(_cause_text("", type_json, []))
+    sizes = [len(frame) + 2 for frame in frames]  # each with its ", " separator
+    frames_size = sum(sizes) - 2 if frames else 0
+    first = 0  # keep the innermost frames: they say where it happened
+    while first < len(frames) and fixed + len(message_json) + frames_size > CAUSE_LIMIT:
+        frames_size -= sizes[first]
+        first += 1
+    kept = frames[first:]
+    cause = _cause_text(message_json, type_json, kept)
     if len(cause) > CAUSE_LIMIT:
-        overflow = len(cause) - CAUSE_LIMIT
-        marker = "... [truncated]"
-        keep = max(0, len(message) - overflow - len(marker) - 16)
-        message = message[:keep] + marker
-        cause = _cause_document(exc, message, frames)
-        while len(cause) > CAUSE_LIMIT:  # escaping can grow the text: shrink until it fits
+        raw = message[:CAUSE_LIMIT]
+        keep = max(0, len(raw) - (len(cause) - CAUSE_LIMIT) - len(_TRUNCATED) - 16)
+        cause = _cause_text(_dumps(raw[:keep] + _TRUNCATED), type_json, kept)
+        while len(cause) > CAUSE_LIMIT and keep > 0:  # escaping grew the text: shrink until it fits
             keep = max(0, keep - (len(cause) - CAUSE_LIMIT) - 8)
-            message = message[:keep] + marker
-            cause = _cause_document(exc, message, frames)
+            cause = _cause_text(_dumps(raw[:keep] + _TRUNCATED), type_json, kept)
     return error, cause
-
-
-def aws_error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (``"ThrottlingException"``...), else None.
-
-    Read duck-typed so that this module never imports botocore.
-    """
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        error = response.get("Error")
-        if isinstance(error, Mapping):
-            code = error.get("Code")
-            if code is not None:
-                return str(code)
-    return None
-
-
-#: SendTask* answers meaning there is no task left to report to: it timed out (its TimeoutSeconds
-#: or HeartbeatSeconds passed, or it was already closed), its execution ended, or the token is
-#: not one Step Functions issued. Retrying cannot help; the outcome is logged instead.
-TOKEN_CLOSED_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
-#: SendTaskSuccess answers refusing the output itself (not JSON, over the size limit).
-OUTPUT_REFUSED_CODES = frozenset({"InvalidOutput", "ValidationException"})
-
-
-def is_token_closed(exc: BaseException) -> bool:
-    """Step Functions answered that the task behind the token is closed (see TOKEN_CLOSED_CODES)."""
-    return aws_error_code(exc) in TOKEN_CLOSED_CODES
-
-
-def is_output_refused(exc: BaseException) -> bool:
-    """SendTaskSuccess was refused for its output (invalid JSON or too large)."""
-    return aws_error_code(exc) in OUTPUT_REFUSED_CODES
-
-
-def aws_status_code(exc: BaseException) -> int | None:
-    """The HTTP status of a botocore ``ClientError``, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        meta = response.get("ResponseMetadata")
-        if isinstance(meta, Mapping):
-            status = meta.get("HTTPStatusCode")
-            if isinstance(status, int):
-                return status
-    return None
-
-
-#: What S3 answers for an object that does not exist (GetObject, HeadObject).
-MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
-
-
-def is_missing_object(exc: BaseException) -> bool:
-    """S3 answered that the object does not exist (not: that the bucket does not)."""
-    return aws_error_code(exc) in MISSING_OBJECT_CODES

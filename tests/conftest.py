@@ -78,12 +78,12 @@ def sfn_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.fixture(autouse=True)
 def _full_retry_budget() -> Iterator[None]:
-    """Every test starts with a full process-wide retry budget (sfn_workers.retry.DEFAULT_BUDGET).
+    """Every test starts with a full process-wide retry budget (sfn_workers.retries.DEFAULT_BUDGET).
 
     In a Lambda the budget spans one process's warm invocations; in a test session it would span
     every test, so retries in one test could make a later one fail with RetryBudgetExhausted.
     """
-    from sfn_workers.retry import DEFAULT_BUDGET
+    from sfn_workers.retries import DEFAULT_BUDGET
 
     DEFAULT_BUDGET.refill()
     yield

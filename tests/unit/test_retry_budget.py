@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from sfn_workers import RetryBudget, RetryPolicy, retry
 from sfn_workers.errors import RetryBudgetExhausted
-from sfn_workers.retry import DEFAULT_BUDGET
+from sfn_workers.retries import DEFAULT_BUDGET
 
 
 def throttled() -> ClientError:

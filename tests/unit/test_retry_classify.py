@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from sfn_workers.retry import THROTTLING_CODES, TRANSIENT_AWS, RetryBudget, classify_aws, retry_after
+from sfn_workers.retries import THROTTLING_CODES, TRANSIENT_AWS, RetryBudget, classify_aws, retry_after
 
 
 def client_error(code: str, status: int = 400, headers: dict[str, str] | None = None) -> ClientError:
@@ -147,7 +147,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 def test_importing_retry_imports_neither_botocore_nor_asyncio() -> None:
     code = (
         "import sys\n"
-        "from sfn_workers.retry import TRANSIENT_AWS\n"
+        "from sfn_workers.retries import TRANSIENT_AWS\n"
         "assert not any(m.split('.')[0] in ('botocore', 'boto3') for m in sys.modules), 'botocore imported'\n"
         "assert TRANSIENT_AWS(ValueError()) is False\n"
         "assert 'botocore' not in sys.modules\n"

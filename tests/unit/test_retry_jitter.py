@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sfn_workers import RetryBudget, retry
-from sfn_workers.retry import decorrelated_jitter, equal_jitter, full_jitter, no_jitter
+from sfn_workers.retries import decorrelated_jitter, equal_jitter, full_jitter, no_jitter
 
 BASE, CAP = 0.1, 5.0
 
