@@ -11,6 +11,7 @@ import functools
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from sfn_workers import OffloadError, PayloadPointerError, S3Offload, task
 from sfn_workers._aws import Clients
 from sfn_workers.models import Output, json_text
 from sfn_workers.offload import POINTER_FIELD, utf8_len
-from sfn_workers.retry import RetryPolicy
+from sfn_workers.retries import RetryPolicy
 
 BUCKET = "payloads-bkt"
 
@@ -148,12 +149,12 @@ def test_a_large_field_moves_and_its_object_is_what_the_pointer_says(s3: Any) ->
     offload = S3Offload(bucket=BUCKET, keep=["orderId", "inStock"])
     # WHEN offloaded
     out = offload.offload(Output.of(doc), clients(), "exec-1")
-    # THEN only "items" became a pointer, under <prefix><scope>/<uuid>.json
+    # THEN only "items" became a pointer, under <prefix><shard>/<scope>/<uuid>.json
     assert out.value["orderId"] == "o-42" and out.value["inStock"] is True
     assert out.value["customer"] == doc["customer"]
     [pointer] = pointers_in(out.value)
     assert out.value["items"] == {POINTER_FIELD: pointer}
-    assert pointer["key"].startswith("sfn-workers/exec-1/") and pointer["key"].endswith(".json")
+    assert re.fullmatch(r"sfn-workers/[0-9a-f]{2}/exec-1/[0-9a-f-]{36}\.json", pointer["key"])
     # AND bytes and sha256 describe the stored object; gzip made it much smaller
     stored = s3.get_object(Bucket=BUCKET, Key=pointer["key"])["Body"].read()
     assert len(stored) == pointer["bytes"] and hashlib.sha256(stored).hexdigest() == pointer["sha256"]
@@ -219,7 +220,7 @@ def test_each_pointer_is_logged_and_counted(s3: Any, capsys: pytest.CaptureFixtu
     offload.offload(Output.of({"a": "x" * 9000, "b": "y" * 9000}), clients(), "exec-6")
     # THEN one debug line per pointer, naming field, key and sizes
     assert sorted(extra["field"] for message, extra in lines if message == "payload offloaded") == ["a", "b"]
-    assert all(extra["key"].startswith("sfn-workers/exec-6/") for _, extra in lines)
+    assert all(re.match(r"sfn-workers/[0-9a-f]{2}/exec-6/", extra["key"]) for _, extra in lines)
     # AND EMF metrics for the bytes and the pointer count
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     by_name = {m["Name"]: doc[m["Name"]] for doc in metrics for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
@@ -235,7 +236,7 @@ def test_write_items_gives_a_distributed_map_its_bucket_and_key(s3: Any) -> None
     where = offload.write_items(items, clients(), scope="exec-7")
     # THEN it returns what the ItemReader's arguments need, and the object is a plain JSON array
     assert set(where) == {"Bucket", "Key"} and where["Bucket"] == BUCKET
-    assert where["Key"].startswith("sfn-workers/exec-7/")
+    assert re.match(r"sfn-workers/[0-9a-f]{2}/exec-7/", where["Key"])
     assert json.loads(s3.get_object(Bucket=BUCKET, Key=where["Key"])["Body"].read()) == items
 
 
@@ -340,7 +341,7 @@ def test_a_refused_pointer_fails_the_task_with_its_error_name(
 
 def test_a_bucket_that_does_not_exist_is_an_offload_error(s3: Any) -> None:
     offload = S3Offload(bucket="no-such-bkt", threshold_bytes=4096, retry_policy=no_sleep_policy())
-    with pytest.raises(OffloadError, match=r"could not write s3://no-such-bkt/sfn-workers/exec-8/.*NoSuchBucket"):
+    with pytest.raises(OffloadError, match=r"could not write s3://no-such-bkt/sfn-workers/../exec-8/.*NoSuchBucket"):
         offload.offload(Output.of({"a": "x" * 10_000}), clients(), "exec-8")
 
 

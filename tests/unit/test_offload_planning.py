@@ -71,7 +71,7 @@ def test_the_largest_field_is_sliced_not_serialised_again(monkeypatch: pytest.Mo
     doc = {"orderId": "o-1", "items": [{"sku": f"S{i}", "qty": i} for i in range(2000)], "note": "é"}
     text = json_text(doc)
     calls: list[Any] = []
-    import sfn_workers.offload as offload
+    import sfn_workers.offload.planning as offload
 
     real = offload.json_text
 
@@ -124,10 +124,20 @@ def test_fields_smaller_than_a_pointer_do_not_move_and_the_whole_document_goes_i
     assert plan == Plan(whole=True)
 
 
-def test_kept_fields_that_cannot_stay_inline_raise_instead_of_hiding_behind_a_pointer() -> None:
+def test_kept_fields_over_the_threshold_but_under_the_limit_travel_inline_with_the_rest_moved() -> None:
+    # GIVEN a kept field of 70,000 bytes: over the 64 KiB target, far under Step Functions' 256 KiB
     fields = [("orderId", 70_000), ("rest", 10_000)]
-    with pytest.raises(OffloadError, match=r"kept inline \(orderId\)"):
-        plan_offload(80_020, fields, frozenset({"orderId"}), 65_536, POINTER_BYTES)
+    # WHEN planning
+    plan = plan_offload(80_020, fields, frozenset({"orderId"}), 65_536, POINTER_BYTES)
+    # THEN the other field moves and the document travels, flagged as over the threshold
+    assert plan.fields == (1,) and not plan.whole
+    assert 65_536 < plan.over_threshold <= 70_020 + POINTER_BYTES
+
+
+def test_kept_fields_over_the_step_functions_limit_raise_instead_of_hiding_behind_a_pointer() -> None:
+    fields = [("orderId", 270_000), ("rest", 10_000)]
+    with pytest.raises(OffloadError, match=r"limit of 262144 bytes, because of the fields kept inline \(orderId\)"):
+        plan_offload(280_020, fields, frozenset({"orderId"}), 65_536, POINTER_BYTES)
 
 
 def test_a_document_that_is_not_an_object_goes_whole() -> None:
@@ -155,13 +165,20 @@ def test_a_plan_always_fits_or_says_why(sizes: list[int], threshold: int, kept: 
     try:
         plan = plan_offload(total, fields, keep, threshold, POINTER_BYTES)
     except OffloadError:
-        # THEN an error only when the kept fields themselves are in the way
+        # THEN an error only when the kept fields themselves are in the way of the 256 KiB limit
         assert any(name in keep for name, _ in fields)
+        assert sum(size for name, size in fields if name in keep) > 262_144 - total // 2 or total > 262_144
         return
-    # THEN kept fields never move, and the planned size fits
+    # THEN kept fields never move, and the planned size fits the threshold, or (because of kept
+    # fields) at least Step Functions' limit, and then the plan says so
     assert all(fields[i][0] not in keep for i in plan.fields)
     if not plan.whole:
-        assert total + sum(POINTER_BYTES - fields[i][1] for i in plan.fields) <= threshold
+        planned = total + sum(POINTER_BYTES - fields[i][1] for i in plan.fields)
+        if plan.over_threshold:
+            assert any(name in keep for name, _ in fields)
+            assert threshold < planned <= plan.over_threshold <= 262_144
+        else:
+            assert planned <= threshold
 
 
 # -- pointers ----------------------------------------------------------------------------------
@@ -302,7 +319,7 @@ def test_keep_given_as_one_string_means_that_field() -> None:
 def test_concurrent_s3_calls_still_see_the_running_task() -> None:
     # GIVEN a running task (its context carries the deadline retries respect)
     from sfn_workers.context import TaskContext, _current, current_context
-    from sfn_workers.offload import _concurrently
+    from sfn_workers.offload._s3io import run_concurrently as _concurrently
 
     ctx = TaskContext(token=None, lambda_context=None, logger=None, deadline=None, execution="exec-9")
     reset = _current.set(ctx)
