@@ -27,7 +27,7 @@ from sfn_workers.errors import (
     ValidationError,
     WorkerTimeout,
 )
-from sfn_workers.offload import S3Offload
+from sfn_workers.offload import S3Offload, resolve_pointers
 from sfn_workers.retries import RetryBudget, RetryPolicy, retry
 from sfn_workers.task import TaskHandler, task
 
@@ -78,6 +78,7 @@ __all__ = [
     "report_failure",
     "report_heartbeat",
     "report_success",
+    "resolve_pointers",
     "retry",
     "task",
 ]

@@ -306,7 +306,7 @@ class _Callback:
         # Create the client now, while the function runs: on a cold start that takes a good part
         # of a second, which the watchdog will not have to spare when it fires.
         with contextlib.suppress(Exception):
-            self.handler.clients.get("stepfunctions")
+            self.handler.clients.get("stepfunctions", remaining=self.handler.settings.timeout_margin_ms / 1000.0)
         if self._stop.wait(max(0.0, fire_at - time.monotonic())):
             return  # the invocation ended in time
         if not self.guard.claim("watchdog"):
@@ -411,7 +411,9 @@ def send(clients: Clients, action: str, attempts: int, deadline: Deadline | None
     )
 
     def call() -> Any:
-        return getattr(clients.get("stepfunctions"), _SNAKE[action])(**params)
+        # Its timeouts end by the deadline: a hanging endpoint cannot hold the report past it.
+        left = None if deadline is None else deadline.remaining()
+        return getattr(clients.get("stepfunctions", remaining=left), _SNAKE[action])(**params)
 
     return policy.call(call)
 

@@ -157,11 +157,14 @@ def check_pointer(pointer: Pointer, bucket: str | None, prefix: str, env_bucket:
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def find_pointers(node: Any, found: dict[int, Pointer]) -> None:
-    """Collect every pointer object under ``node`` by identity (malformed ones raise)."""
+def find_pointers(node: Any, found: list[tuple[int, Pointer]]) -> None:
+    """Collect every occurrence of a pointer object under ``node``, with its identity (malformed ones raise).
+
+    An object that appears twice (the same dict in two places) is two occurrences.
+    """
     if isinstance(node, dict):
         if POINTER_FIELD in node:
-            found[id(node)] = Pointer.parse(node)
+            found.append((id(node), Pointer.parse(node)))
             return
         children: Iterable[Any] = node.values()
     elif isinstance(node, list):

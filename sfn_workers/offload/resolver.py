@@ -53,13 +53,13 @@ class Resolution:
         """``payload`` with its pointers replaced; ``weight``: how many times ``payload`` appears."""
         if not isinstance(payload, (dict, list)):
             return payload
-        found: dict[int, Pointer] = {}
+        found: list[tuple[int, Pointer]] = []
         find_pointers(payload, found)
         if not found:
             return payload
         if nesting > MAX_NESTING:
             raise PayloadPointerError(f"pointers nested more than {MAX_NESTING} levels deep are refused")
-        copies = Counter(found.values())
+        copies = Counter(pointer for _, pointer in found)
         for pointer in copies:
             check_pointer(pointer, self.rules.bucket, self.rules.prefix, self.rules.env_bucket)
         self._check_stored_sizes(copies, weight)
@@ -67,7 +67,7 @@ class Resolution:
         jobs = [functools.partial(self._fetch, p, copies[p] * weight, nesting) for p in new]
         for pointer, value in zip(new, _s3io.run_concurrently(jobs), strict=True):
             self._values[pointer] = value
-        return replace_pointers(payload, {node: self._values[p] for node, p in found.items()})
+        return replace_pointers(payload, {node: self._values[p] for node, p in found})
 
     def _check_stored_sizes(self, copies: Counter[Pointer], weight: int) -> None:
         # Decoded bytes are at least the stored ones: a set of pointers whose stored sizes already

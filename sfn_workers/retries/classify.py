@@ -7,7 +7,6 @@ into the predicate users pass (or get by default).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from sfn_workers._botocore import THROTTLING_CODES, TRANSIENT_CODES, classify_aws, retry_after
@@ -30,13 +29,21 @@ ExceptionPredicate: TypeAlias = Callable[[BaseException], bool]
 RetryOn: TypeAlias = type[BaseException] | ExceptionPredicate | Iterable[type[BaseException] | ExceptionPredicate]
 
 
-@dataclass(frozen=True, slots=True)
 class TransientAwsErrors:
     """The predicate of transient AWS failures: throttling, 5xx answers, connection errors, timeouts.
 
     ``TRANSIENT_AWS(exc)`` is True for them and False for everything else (validation, access,
     not found, your own exceptions). Use :meth:`reason` (or :func:`classify_aws`) to know which.
+    Stateless and immutable: every instance is equal to :data:`TRANSIENT_AWS`.
     """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
     def __call__(self, exc: BaseException) -> bool:
         return classify_aws(exc) is not None

@@ -144,6 +144,18 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after(ValueError("no response")) is None
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["Fri, 31 Dec 999999999999 23:59:59 GMT", "Fri, 31 Dec 99999 23:59:59 GMT", "nan", "Mon, 99 Foo 2026"],
+)
+def test_retry_after_values_no_clock_can_reach_are_ignored_not_raised(header: str) -> None:
+    assert retry_after(client_error("SlowDown", 503, {"retry-after": header})) is None
+
+
+def test_an_infinite_retry_after_is_reported_for_the_caller_to_cap() -> None:
+    assert retry_after(client_error("SlowDown", 503, {"retry-after": "1e999"})) == float("inf")
+
+
 def test_importing_retry_imports_neither_botocore_nor_asyncio() -> None:
     code = (
         "import sys\n"

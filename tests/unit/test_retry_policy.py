@@ -277,6 +277,10 @@ def test_default_reporting_logs_and_counts(monkeypatch: pytest.MonkeyPatch) -> N
         {"base": -1},
         {"jitter": "sideways"},
         {"deadline": "soon"},
+        {"deadline": float("nan")},
+        {"deadline": float("inf")},
+        {"deadline": -1.0},
+        {"cap": float("nan")},
         {"on": 3},
         {"on": int},
         {"on": [ValueError, "KeyError"]},
@@ -408,3 +412,33 @@ def test_async_callable_objects_and_methods_are_retried() -> None:
     assert other.method(7) == 7
     assert other.calls == 2
     assert len(slept) == 2
+
+
+def test_a_nan_deadline_is_refused_with_a_message_naming_it() -> None:
+    # nan compares false with everything: silently, it used to switch the deadline off
+    with pytest.raises(ConfigurationError, match=r"deadline=nan must be a finite number of seconds"):
+        retry(deadline=float("nan"))
+
+
+def test_a_retry_after_date_no_clock_can_reach_still_retries_and_keeps_the_error() -> None:
+    # GIVEN a throttle whose Retry-After is a date in the year 999,999,999,999 (OverflowError to compute)
+    far = client_error("ThrottlingException", 400, {"retry-after": "Fri, 31 Dec 999999999999 23:59:59 GMT"})
+    flaky = Flaky(far)
+    # WHEN called with retries
+    result = quiet(attempts=3).call(flaky)
+    # THEN the header is ignored, not raised: the throttle was retried like any other
+    assert result == "done" and flaky.calls == 2
+    # AND when attempts run out the caller sees the throttle itself
+    with pytest.raises(ClientError) as caught:
+        quiet(attempts=1).call(Flaky(far))
+    assert caught.value is far
+
+
+def test_an_observer_that_fails_does_not_replace_the_error() -> None:
+    def broken(event: object) -> None:
+        raise RuntimeError("observer bug")
+
+    error = client_error("ThrottlingException")
+    with pytest.raises(ClientError) as caught:
+        retry(attempts=2, sleep=lambda _: None, observer=broken, budget=None).call(Flaky(error, error))
+    assert caught.value is error
