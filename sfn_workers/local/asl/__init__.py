@@ -1,8 +1,11 @@
 """Amazon States Language interpreter of the local runner (JSONPath and JSONata query languages).
 
-Layers, lowest first (a lower one never imports a higher one): ``definition`` (parse, validate) ->
-``paths``/``intrinsics``/``choice``/``templates`` (evaluate) -> ``clock``/``history``/``tokens``/
-``interpreter`` (run states on a clock) -> the :class:`Integrations` the runner supplies.
+Layers, lowest first (a lower one never imports a higher one): ``paths``/``intrinsics``/``choice``/
+``templates`` (evaluate) -> ``query``/``specs`` (query language objects, typed states) ->
+``definition`` (parse, validate, build specs; ``walk``) -> ``frame`` (a state's run, the run loop's
+``Engine`` interface) -> ``states/*`` (one module per state type) -> ``interpreter`` (the run loop),
+on ``clock``/``history``/``tokens``/``workers`` and the :class:`Integrations` the runner supplies.
+See docs/architecture.md.
 """
 
 from __future__ import annotations

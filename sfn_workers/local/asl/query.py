@@ -38,6 +38,7 @@ JsonataTemplate = Callable[[Mapping[str, Any]], Any]
 __all__ = [
     "JSONATA",
     "JSONPATH",
+    "CatchFields",
     "DataFlow",
     "Field",
     "Found",
@@ -98,6 +99,19 @@ class Found:
     path: str | None = None
 
 
+class CatchFields(Protocol):
+    """What a Catcher gives its query language (``specs.Catcher``)."""
+
+    @property
+    def result_path(self) -> str | None: ...
+
+    @property
+    def assign(self) -> Field | None: ...
+
+    @property
+    def output(self) -> Field | None: ...
+
+
 class Frame(Protocol):
     """What an evaluation needs from the running state (the run loop's ``StateRun``)."""
 
@@ -156,7 +170,7 @@ class QueryLanguage(Protocol):
         """The output of a state without a result (Choice, Wait, Succeed); ``pause`` runs between Assign and output."""
         ...
 
-    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: Any) -> Any:
+    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: CatchFields) -> Any:
         """The output a Catcher hands to its Next state (ResultPath / Output) and its Assign."""
         ...
 
@@ -285,7 +299,7 @@ class _JsonPath:
         frame.store(assigned)
         return out
 
-    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: Any) -> Any:
+    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: CatchFields) -> Any:
         assigned = self._template(frame, catcher.assign, error_output)
         out = self._set(raw, catcher.result_path, error_output)
         frame.store(assigned)
@@ -378,7 +392,7 @@ class _Jsonata:
             return raw
         return self._tail(frame, self.bindings(frame, raw, result), assign, output, raw)
 
-    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: Any) -> Any:
+    def catch(self, frame: Frame, raw: Any, error_output: Mapping[str, Any], catcher: CatchFields) -> Any:
         bindings = self.bindings(frame, raw, None, error_output)  # $states.result is null here, as on AWS
         return self._tail(frame, bindings, catcher.assign, catcher.output, error_output)
 
