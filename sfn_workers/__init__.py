@@ -4,57 +4,71 @@
 validates its input and output, offloads large payloads to S3, always reports a task token's
 outcome, and gives downstream calls jittered, deadline-aware retries.
 
-Importing this package imports neither boto3 nor aws-xray-sdk: both cost cold-start time that a
-small direct-mode invocation never needs.
+Names are loaded on first use (module ``__getattr__``): a small direct-mode handler imports only
+what its calls need, and neither boto3 nor aws-xray-sdk, which cost cold-start time.
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING, Any
 
-# The deprecated module path first, so that the name ``retry`` bound below stays the function even
-# after user code imports ``sfn_workers.retry`` (an import binds a submodule on its package).
+# Eager, unlike the rest: the deprecated module path first, so that the name ``retry`` bound below
+# stays the function even after user code imports ``sfn_workers.retry`` (an import binds a
+# submodule on its package).
 from sfn_workers import retry as _deprecated_retry_module
-from sfn_workers.context import Deadline, TaskContext
-from sfn_workers.errors import (
-    CallbackDeliveryError,
-    ConfigurationError,
-    OffloadError,
-    OutputValidationError,
-    PayloadPointerError,
-    PayloadTooLarge,
-    RetryBudgetExhausted,
-    SfnWorkersError,
-    TaskFailure,
-    ValidationError,
-    WorkerTimeout,
-)
-from sfn_workers.offload import S3Offload, resolve_pointers
-from sfn_workers.retries import RetryBudget, RetryPolicy, retry
-from sfn_workers.task import TaskHandler, task
+from sfn_workers.retries import retry
 
 if TYPE_CHECKING:
+    from sfn_workers.context import Deadline, TaskContext
+    from sfn_workers.errors import (
+        CallbackDeliveryError,
+        ConfigurationError,
+        OffloadError,
+        OutputValidationError,
+        PayloadPointerError,
+        PayloadTooLarge,
+        RetryBudgetExhausted,
+        SfnWorkersError,
+        TaskFailure,
+        ValidationError,
+        WorkerTimeout,
+    )
+    from sfn_workers.offload import S3Offload, resolve_pointers
     from sfn_workers.report import report_failure, report_heartbeat, report_success
+    from sfn_workers.retries import RetryBudget, RetryPolicy
+    from sfn_workers.task import TaskHandler, task
 
 del _deprecated_retry_module
 
 __version__ = "0.1.0"
 
-#: Loaded on first use: answering a token later needs the callback machinery, which a small
-#: direct-mode cold start does not.
-_LAZY = {
+#: Where each public name lives; imported when first asked for.
+_WHERE = {
+    "Deadline": "sfn_workers.context",
+    "TaskContext": "sfn_workers.context",
+    "CallbackDeliveryError": "sfn_workers.errors",
+    "ConfigurationError": "sfn_workers.errors",
+    "OffloadError": "sfn_workers.errors",
+    "OutputValidationError": "sfn_workers.errors",
+    "PayloadPointerError": "sfn_workers.errors",
+    "PayloadTooLarge": "sfn_workers.errors",
+    "RetryBudgetExhausted": "sfn_workers.errors",
+    "SfnWorkersError": "sfn_workers.errors",
+    "TaskFailure": "sfn_workers.errors",
+    "ValidationError": "sfn_workers.errors",
+    "WorkerTimeout": "sfn_workers.errors",
+    "S3Offload": "sfn_workers.offload",
+    "resolve_pointers": "sfn_workers.offload",
+    # Answering a token later needs the callback machinery, which a small direct-mode cold start does not.
     "report_success": "sfn_workers.report",
     "report_failure": "sfn_workers.report",
     "report_heartbeat": "sfn_workers.report",
+    "RetryBudget": "sfn_workers.retries",
+    "RetryPolicy": "sfn_workers.retries",
+    "TaskHandler": "sfn_workers.task",
+    "task": "sfn_workers.task",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sfn_workers' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
 
 __all__ = [
     "CallbackDeliveryError",
@@ -82,3 +96,16 @@ __all__ = [
     "retry",
     "task",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sfn_workers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

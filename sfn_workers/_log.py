@@ -1,27 +1,163 @@
-"""The Powertools Logger sfn-workers logs through, and per-invocation correlation keys."""
+"""The Powertools Logger sfn-workers logs through, and per-invocation correlation keys.
+
+Correlation keys (``function_request_id``, ``execution``, ``state``, ``task_token``...) live in
+Powertools' thread-safe keys, a context variable: they belong to the invocation running in this
+thread, are on every line logged while it runs (the framework's failure lines included), and never
+show on another thread's lines. When the invocation ends the keys are put back as they were, so a
+``function_request_id`` appended by ``@logger.inject_lambda_context`` stays.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
-from typing import Any
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CORRELATION_KEYS", "get_logger"]
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
-#: Keys appended for one invocation and removed after it, so warm invocations never mix them up.
-CORRELATION_KEYS = ("function_request_id", "execution", "state", "task_token")
+__all__ = ["CORRELATION_KEYS", "LineHandler", "correlated", "get_logger", "mask_tokens", "write_line"]
 
-_logger: Any = None
+#: Keys set for one invocation and restored after it, so warm invocations never mix them up.
+CORRELATION_KEYS = ("function_request_id", "execution", "state", "task_token", "message_id")
+DEFAULT_SERVICE = "sfn-workers"
+
+_loggers: dict[str, Logger] = {}
+_lock = threading.Lock()
+#: One lock for every line sfn-workers' handlers write, whichever Logger: lines never interleave.
+_write_lock = threading.Lock()
 
 
-def get_logger() -> Any:
-    """The process's Powertools Logger (service from POWERTOOLS_SERVICE_NAME, else "sfn-workers").
+def write_line(text: str) -> None:
+    """Write ``text`` and a newline to the current stdout in one write, under the shared lock."""
+    stream = sys.stdout
+    with _write_lock:
+        stream.write(text + "\n")
+        stream.flush()
+
+
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record as one ``write()`` of one whole line, under a process-wide lock.
+
+    The stream is ``sys.stdout`` as it is when the line is written (not when the handler was
+    made), so that a test's output capture or a redirected stdout gets the lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_line(self.format(record).replace("\n", "\\n"))
+        except Exception:
+            self.handleError(record)
+
+
+def get_logger(service: str | None = None) -> Logger:
+    """The Powertools Logger of ``service`` (default: POWERTOOLS_SERVICE_NAME, else "sfn-workers").
 
     Created on first use; Powertools shares handlers between Loggers of one service, so a user's
     own ``Logger()`` of the same service writes to the same stream with the same keys.
     """
-    global _logger
-    if _logger is None:
-        from aws_lambda_powertools import Logger
+    name = service or os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
+    logger = _loggers.get(name)
+    if logger is None:
+        with _lock:
+            logger = _loggers.get(name)
+            if logger is None:
+                from aws_lambda_powertools import Logger
 
-        _logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "sfn-workers")
-    return _logger
+                fresh = not logging.getLogger(name).handlers
+                handler = LineHandler() if fresh else None
+                logger = _loggers[name] = Logger(service=name, logger_handler=handler)
+    return logger
+
+
+@contextlib.contextmanager
+def correlated(logger: Logger, keys: Mapping[str, Any]) -> Iterator[None]:
+    """Add ``keys`` to every line logged in this thread (context) until the block ends."""
+    if not keys:
+        yield
+        return
+    before = dict(logger.thread_safe_get_current_keys())
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+        if before:
+            logger.thread_safe_append_keys(**before)
+
+
+# -- tokens never in logs ----------------------------------------------------------------------
+
+
+def _mask_body(body: str, fields: frozenset[str]) -> str:
+    if not any(f'"{name}"' in body for name in fields):
+        return body
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(parsed, Mapping):
+        return json.dumps(_mask_event(parsed, fields))
+    return body
+
+
+def _mask_event(event: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    from sfn_workers.context import redact_token
+
+    masked = dict(event)
+    for name in fields:
+        value = masked.get(name)
+        if isinstance(value, str):
+            masked[name] = redact_token(value)
+    records = masked.get("Records")
+    if isinstance(records, list):
+        masked["Records"] = [
+            {**r, "body": _mask_body(r["body"], fields)}
+            if isinstance(r, Mapping) and isinstance(r.get("body"), str)
+            else r
+            for r in records
+        ]
+    return masked
+
+
+def _mask_record(record: Any, fields: frozenset[str]) -> Any:
+    if isinstance(record, Mapping) and isinstance(record.get("body"), str):
+        return {**record, "body": _mask_body(record["body"], fields)}
+    return record
+
+
+class _TokenMask(logging.Filter):
+    """Replaces task tokens in a logged event (Powertools' ``log_event=True``) by their digest."""
+
+    def __init__(self) -> None:
+        super().__init__("sfn-workers-token-mask")
+        self.fields: frozenset[str] = frozenset()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, Mapping):
+            record.msg = _mask_event(record.msg, self.fields)
+        return True
+
+
+def mask_tokens(logger: Logger, fields: Iterable[str]) -> None:
+    """Mask the task token at ``fields`` in events logged through ``logger`` (and its service).
+
+    Powertools' ``@logger.inject_lambda_context(log_event=True)`` logs the whole event, and with it
+    a usable task token; the filter on the service's logger replaces it by its digest.
+    """
+    std = logging.getLogger(logger.service)
+    for existing in std.filters:
+        if isinstance(existing, _TokenMask):
+            existing.fields |= frozenset(fields)
+            return
+    mask = _TokenMask()
+    mask.fields = frozenset(fields)
+    std.addFilter(mask)

@@ -2,7 +2,7 @@
 
 A worker that received a task token and never called SendTaskSuccess or SendTaskFailure leaves its
 execution waiting until the state's TimeoutSeconds (a year by default). Each token therefore runs
-under a :class:`_Callback`, which ends in exactly one of:
+under a :class:`Callback`, which ends in exactly one of:
 
 * SendTaskSuccess accepted (the function returned; its output validated, offloaded if large);
 * SendTaskFailure accepted (the function raised, even a ``BaseException`` such as ``SystemExit``,
@@ -23,17 +23,17 @@ connection errors with full jitter, inside the Lambda's remaining time (``sfn_wo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import contextvars
 import enum
-import functools
+import inspect
 import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sfn_workers import _metrics
+from sfn_workers import _log, _metrics
 from sfn_workers._botocore import is_output_refused, is_token_closed
 from sfn_workers.config import STATES_PAYLOAD_LIMIT
 from sfn_workers.context import Deadline, redact_token
@@ -45,15 +45,15 @@ from sfn_workers.errors import (
     describe,
     error_name,
 )
-from sfn_workers.sources import Unit, sqs_records
+from sfn_workers.sources import Unit
 
 if TYPE_CHECKING:
     from sfn_workers._aws import Clients
     from sfn_workers.models import Output
     from sfn_workers.retries import RetryEvent
-    from sfn_workers.task import TaskHandler
+    from sfn_workers.task import Task
 
-__all__ = ["Delivery", "run_callback", "run_sqs_batch", "send"]
+__all__ = ["Callback", "Delivery", "count_metric", "run_callback", "send"]
 
 #: Send* retries stop this long before the Lambda's end, leaving time to return or raise.
 END_RESERVE_S = 0.05
@@ -126,48 +126,69 @@ class _Guard:
 # -- one token ---------------------------------------------------------------------------------
 
 
-def _lambda_end(lambda_context: Any) -> float | None:
-    """When the Lambda will be stopped (``time.monotonic()`` seconds), or None outside Lambda."""
-    getter = getattr(lambda_context, "get_remaining_time_in_millis", None)
-    if getter is None:
-        return None
-    try:
-        return time.monotonic() + float(getter()) / 1000.0
-    except Exception:  # a test double or a broken context: behave as outside Lambda
-        return None
-
-
-def _count(name: str, **dimensions: str) -> None:
+def count_metric(name: str, **dimensions: str) -> None:
+    """Count one event in CloudWatch (EMF); never raises."""
     with contextlib.suppress(Exception):  # a metric must never cost an outcome
         _metrics.count(name, **dimensions)
 
 
-class _Callback:
+class Callback:
     """Runs one unit of work for one task token and reports its outcome exactly once."""
 
-    def __init__(self, handler: TaskHandler[Any, Any], token: str, lambda_context: Any) -> None:
-        self.handler = handler
+    def __init__(
+        self,
+        task: Task[Any, Any],
+        token: str,
+        lambda_context: Any,
+        log_keys: Mapping[str, str] | None = None,
+        margin_ms: float | None = None,
+    ) -> None:
+        self.task = task
         self.token = token
         self.lambda_context = lambda_context
-        self.logger = handler.logger
+        self.logger = task.logger
         self.guard = _Guard()
-        self.end = _lambda_end(lambda_context)
+        remaining_ms, margin = task.margin_ms(lambda_context)
+        # An SQS batch passes the margin decided at the invocation's start, for all its records.
+        self.margin_ms = margin if margin_ms is None else margin_ms
+        #: When the Lambda will be stopped (``time.monotonic()`` seconds), or None outside Lambda.
+        self.end = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000.0
         self.problem = ""  # why the outcome could not be delivered, for CallbackDeliveryError
         self._stop = threading.Event()
         self._worker: int | None = None
         self.handed_off = False
-        self._log_keys = {"task_token": redact_token(token)}
+        self._log_keys: dict[str, Any] = {"task_token": redact_token(token), **(log_keys or {})}
 
     # -- the run
 
     def run(self, unit_of: Callable[[], Unit]) -> Delivery:
-        """Run the work and report it; re-raises a BaseException that is not an Exception."""
+        """Run the work and report it; re-raises a BaseException that is not an Exception.
+
+        Every line logged meanwhile, the reports included, carries the unit's correlation keys.
+        """
+        unit: Unit | None = None
+        problem: Exception | None = None
+        try:
+            unit = unit_of()
+        except Exception as exc:
+            problem = exc
+        keys = self.task.correlation_keys(unit, self.lambda_context, **self._log_keys)
+        with _log.correlated(self.logger, keys):
+            return self._run(unit, problem)
+
+    def _run(self, unit: Unit | None, problem: Exception | None) -> Delivery:
         self._worker = threading.get_ident()
         self._start_threads()
         try:
             try:
-                output = self.handler.process(
-                    unit_of(), self.lambda_context, heartbeat=self.heartbeat, hand_off=self._hand_off
+                if unit is None:
+                    raise problem or ValueError("no unit of work")
+                output = self.task.process(
+                    unit,
+                    self.lambda_context,
+                    heartbeat=self.heartbeat,
+                    hand_off=self._hand_off,
+                    margin_ms=self.margin_ms,
                 )
             except BaseException as exc:
                 delivery = self._report_failure(exc)
@@ -185,15 +206,16 @@ class _Callback:
             self.guard.claim("ended")
 
     def _start_threads(self) -> None:
-        margin = self.handler.settings.timeout_margin_ms / 1000.0
         if self.end is not None:
-            self._spawn("sfn-workers-watchdog", self._watch, self.end - margin)
-        interval = self.handler.settings.heartbeat_seconds
+            self._spawn("sfn-workers-watchdog", self._watch, self.end - self.margin_ms / 1000.0)
+        interval = self.task.settings.heartbeat_seconds
         if interval:
             self._spawn("sfn-workers-heartbeat", self._beat_every, interval)
 
     def _spawn(self, name: str, target: Callable[[float], None], arg: float) -> None:
-        thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
+        # A copy of this thread's context: the thread's lines carry this invocation's keys.
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(target, arg), name=name, daemon=True)
         thread.start()
 
     # -- outcomes of the main thread
@@ -215,7 +237,7 @@ class _Callback:
                 self.logger.error("SendTaskSuccess refused the output; reporting a failure instead", extra=self._keys())
                 return self.guard.settle(self._send_failure(refusal))
             return self.guard.settle(self._not_sent("SendTaskSuccess", exc))
-        _count("CallbackSuccess")
+        count_metric("CallbackSuccess")
         self.logger.info("task succeeded; SendTaskSuccess accepted", extra=self._keys(output_bytes=output.size))
         return self.guard.settle(Delivery.SENT)
 
@@ -235,7 +257,7 @@ class _Callback:
             )
         if not self.guard.claim("main"):
             return self._dropped("returned after hand_off")
-        _count("CallbackHandedOff")
+        count_metric("CallbackHandedOff")
         return self.guard.settle(Delivery.HANDED_OFF)
 
     def _report_failure(self, exc: BaseException) -> Delivery:
@@ -266,25 +288,28 @@ class _Callback:
     # -- sending
 
     def _send_failure(self, exc: BaseException) -> Delivery:
-        error, cause = describe(exc)
+        try:
+            error, cause = describe(exc)
+        except Exception:  # never: describe copes with any exception; a report must go out anyway
+            error, cause = error_name(exc), ""
         try:
             self._call("SendTaskFailure", SEND_ATTEMPTS, taskToken=self.token, error=error, cause=cause)
         except Exception as refused:
             return self._not_sent("SendTaskFailure", refused)
-        _count("CallbackFailure", error=error)
+        count_metric("CallbackFailure", error=error)
         self.logger.info("SendTaskFailure accepted", extra=self._keys(error=error))
         return Delivery.SENT
 
     def _not_sent(self, action: str, exc: Exception) -> Delivery:
         if is_token_closed(exc):
-            _count("CallbackTokenClosed")
+            count_metric("CallbackTokenClosed")
             self.logger.warning(
                 f"{action} answered that the task is closed already (timed out, or its execution ended): "
                 "nothing to report to",
                 extra=self._keys(reason=str(exc)),
             )
             return Delivery.CLOSED
-        _count("CallbackUndeliverable")
+        count_metric("CallbackUndeliverable")
         self.problem = f"{action} failed: {exc}"
         self.logger.error(
             f"{action} could not be delivered: the event will be retried by Lambda or SQS",
@@ -295,7 +320,7 @@ class _Callback:
     def _call(self, action: str, attempts: int, **params: Any) -> Any:
         """One Send* call, retried on transient errors inside the Lambda's remaining time."""
         deadline = None if self.end is None else Deadline(self.end - END_RESERVE_S)
-        return send(self.handler.clients, action, attempts, deadline, **params)
+        return send(self.task.clients, action, attempts, deadline, **params)
 
     def _keys(self, **extra: Any) -> dict[str, Any]:
         return {**self._log_keys, **extra}
@@ -306,13 +331,13 @@ class _Callback:
         # Create the client now, while the function runs: on a cold start that takes a good part
         # of a second, which the watchdog will not have to spare when it fires.
         with contextlib.suppress(Exception):
-            self.handler.clients.get("stepfunctions", remaining=self.handler.settings.timeout_margin_ms / 1000.0)
+            self.task.clients.get("stepfunctions", remaining=self.margin_ms / 1000.0)
         if self._stop.wait(max(0.0, fire_at - time.monotonic())):
             return  # the invocation ended in time
         if not self.guard.claim("watchdog"):
             return
-        margin = self.handler.settings.timeout_margin_ms
-        _count("WatchdogFired")
+        margin = round(self.margin_ms)
+        count_metric("WatchdogFired")
         timeout = WorkerTimeout(
             f"the function was still running {margin} ms before the Lambda timeout; its result, if it comes, is dropped"
         )
@@ -333,7 +358,7 @@ class _Callback:
             frames.append(frame)
             frame = frame.f_back
         frames.reverse()  # outermost first
-        code = getattr(self.handler.__wrapped__, "__code__", None)
+        code = getattr(inspect.unwrap(self.task.fn), "__code__", None)
         for index, candidate in enumerate(frames):
             if candidate.f_code is code:
                 frames = frames[index:]
@@ -371,7 +396,7 @@ class _Callback:
                 self.logger.warning("heartbeat not delivered; the work goes on", extra=self._keys(reason=str(exc)))
                 return None
             if self.guard.claim("closed"):
-                _count("CallbackTokenClosed")
+                count_metric("CallbackTokenClosed")
                 self.logger.error(
                     "heartbeat answered TaskTimedOut: the task is closed; stopping the work "
                     "(ctx.heartbeat() raises WorkerTimeout, the function's result will be dropped)",
@@ -381,7 +406,7 @@ class _Callback:
             return Delivery.CLOSED
         finally:
             self.guard.end_heartbeat()
-        _count("Heartbeats")
+        count_metric("Heartbeats")
         return Delivery.SENT
 
 
@@ -428,54 +453,20 @@ def _log_retry(action: str, event: RetryEvent) -> None:
 # -- entry points ------------------------------------------------------------------------------
 
 
-def run_callback(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> None:
+def run_callback(task: Task[Any, Any], event: Any, lambda_context: Any) -> None:
     """Callback mode (``lambda:invoke.waitForTaskToken``): run the event, report its outcome.
 
     Returns None once an outcome is reported or the task found closed; raises
     :class:`CallbackDeliveryError` when no outcome could be reported, so that Lambda retries.
     """
-    token = event[handler.token_field]
+    token = event[task.token_field]
     if not token:
-        _count("CallbackUndeliverable")
-        handler.logger.error(f"the event's {handler.token_field!r} is empty: no task to report to")
-        raise CallbackDeliveryError(f"the event's {handler.token_field!r} is an empty string, not a task token")
-    callback = _Callback(handler, token, lambda_context)
-    delivery = callback.run(lambda: handler.unit_of(event))
+        count_metric("CallbackUndeliverable")
+        task.logger.error(f"the event's {task.token_field!r} is empty: no task to report to")
+        raise CallbackDeliveryError(f"the event's {task.token_field!r} is an empty string, not a task token")
+    callback = Callback(task, token, lambda_context)
+    delivery = callback.run(lambda: task.unit_of(event))
     if delivery is Delivery.UNDELIVERABLE:
         raise CallbackDeliveryError(
             f"no outcome could be reported for task token {redact_token(token)}: {callback.problem}"
         )
-
-
-def _record_unit(handler: TaskHandler[Any, Any], body: Any, message_id: str) -> Unit:
-    return dataclasses.replace(handler.unit_of(body), message_id=message_id)
-
-
-def run_sqs_batch(handler: TaskHandler[Any, Any], event: Any, lambda_context: Any) -> dict[str, Any]:
-    """SQS batch: each record is a task with its own token; returns the partial batch response.
-
-    Only records whose outcome could not be reported are listed in ``batchItemFailures`` (the
-    event source mapping needs ``FunctionResponseTypes: [ReportBatchItemFailures]``): malformed
-    records, undeliverable outcomes, and records not started because the Lambda's time ran out.
-    """
-    failed: list[str] = []
-    margin_s = handler.settings.timeout_margin_ms / 1000.0
-    end = _lambda_end(lambda_context)
-    for record in sqs_records(event, handler.token_field):
-        message_id = record.message_id or ""  # "" makes Lambda retry the whole batch: nothing is lost
-        keys = {"message_id": message_id}
-        if record.problem is not None or record.token is None:
-            _count("CallbackUndeliverable")
-            handler.logger.error(f"SQS record cannot be run: {record.problem}", extra=keys)
-            failed.append(message_id)
-            continue
-        if end is not None and end - time.monotonic() <= margin_s:
-            handler.logger.warning("SQS record not started: too little time left; SQS will redeliver it", extra=keys)
-            failed.append(message_id)
-            continue
-        callback = _Callback(handler, record.token, lambda_context)
-        callback._log_keys.update(keys)
-        delivery = callback.run(functools.partial(_record_unit, handler, record.body, message_id))
-        if delivery is Delivery.UNDELIVERABLE:
-            failed.append(message_id)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -2,15 +2,19 @@
 
 Settings are read once, when a handler is decorated (at cold start), so a bad value in a variable
 fails the import of the handler module with a message naming the variable, not the first event.
+One rule for both sources: a number must be finite; ``0`` (or ``off``) switches heartbeats off; an
+empty variable counts as unset, an empty argument is refused.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sfn_workers._limits import PAYLOAD_MAX_BYTES
 from sfn_workers.errors import ConfigurationError
 
 __all__ = [
@@ -22,8 +26,11 @@ __all__ = [
     "ENV_PREFIX",
     "ENV_THRESHOLD_BYTES",
     "ENV_TIMEOUT_MARGIN_MS",
+    "MAX_TIMEOUT_MARGIN_MS",
     "STATES_PAYLOAD_LIMIT",
     "Settings",
+    "effective_margin_ms",
+    "non_empty",
     "resolve_setting",
 ]
 
@@ -34,37 +41,54 @@ ENV_TIMEOUT_MARGIN_MS = "SFN_WORKERS_TIMEOUT_MARGIN_MS"
 ENV_HEARTBEAT_SECONDS = "SFN_WORKERS_HEARTBEAT_SECONDS"
 
 #: A state's input or output may not pass this many UTF-8 bytes (States.DataLimitExceeded).
-STATES_PAYLOAD_LIMIT = 262_144
+STATES_PAYLOAD_LIMIT = PAYLOAD_MAX_BYTES
 #: A Task's result is merged into a state that must stay under the limit: leave it room.
 DEFAULT_THRESHOLD_BYTES = 65_536
 DEFAULT_PREFIX = "sfn-workers/"
 DEFAULT_TIMEOUT_MARGIN_MS = 1_500
+#: A Lambda runs 15 minutes at most: a margin this large could never leave the function any time.
+MAX_TIMEOUT_MARGIN_MS = 900_000
+#: On a short timeout the margin is at most this share of the time the invocation started with,
+#: so a 1 s Lambda returning in microseconds is never reported as WorkerTimeout.
+MARGIN_SHARE = 0.25
 
 T = TypeVar("T")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text.strip())
-    if value <= 0:
-        raise ValueError("must be a positive integer")
+def _number(text: str) -> float:
+    value = float(text.strip())
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text.strip())
+def _margin(value: float) -> int:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of milliseconds")
+    if value < 0 or value >= MAX_TIMEOUT_MARGIN_MS:
+        raise ValueError(
+            f"must be at least 0 and less than {MAX_TIMEOUT_MARGIN_MS} ms (a Lambda runs 15 minutes at most)"
+        )
+    return int(value)
+
+
+def _heartbeat(value: float) -> float | None:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number of seconds, or 0/off")
     if value < 0:
-        raise ValueError("must be zero or a positive integer")
-    return value
-
-
-def _heartbeat(text: str) -> float | None:
-    stripped = text.strip().lower()
-    if stripped in ("", "0", "off", "none"):
-        return None
-    value = float(stripped)
-    if not value > 0:
         raise ValueError("must be a positive number of seconds, or 0/off")
-    return value
+    return value or None
+
+
+def _heartbeat_text(text: str) -> float | None:
+    stripped = text.strip().lower()
+    if stripped in ("0", "off", "none"):
+        return None
+    return _heartbeat(_number(stripped))
+
+
+def _margin_text(text: str) -> int:
+    return _margin(_number(text))
 
 
 def resolve_setting(
@@ -82,7 +106,7 @@ def resolve_setting(
         return explicit
     env = os.environ if environ is None else environ
     raw = env.get(variable)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
         return parse(raw)
@@ -90,13 +114,33 @@ def resolve_setting(
         raise ConfigurationError(f"{variable}={raw!r} is not valid: {exc}") from exc
 
 
+def _explicit(name: str, value: float | None, check: Callable[[float], T]) -> T | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name}={value!r} must be a number")
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={value!r} is not valid: {exc}") from exc
+
+
+def non_empty(name: str, value: str | None) -> str | None:
+    """``value`` unless it is an empty (or blank) string, which is refused naming the option."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name}={value!r} must be a non-empty string (or left out for the default)")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The settings one decorated handler runs with (resolved once, at decoration time)."""
+    """The settings of one decorated handler that its invocations read (resolved at decoration).
 
-    bucket: str | None
-    prefix: str
-    threshold_bytes: int
+    Offloading reads its own (bucket, prefix, threshold) in :class:`~sfn_workers.S3Offload`.
+    """
+
     timeout_margin_ms: int
     heartbeat_seconds: float | None
 
@@ -104,38 +148,33 @@ class Settings:
     def resolve(
         cls,
         *,
-        bucket: str | None = None,
-        prefix: str | None = None,
-        threshold_bytes: int | None = None,
-        timeout_margin_ms: int | None = None,
+        timeout_margin_ms: float | None = None,
         heartbeat_seconds: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        settings = cls(
-            bucket=resolve_setting(bucket, ENV_BUCKET, str.strip, None, environ) or None,
-            prefix=resolve_setting(prefix, ENV_PREFIX, str.strip, DEFAULT_PREFIX, environ),
-            threshold_bytes=resolve_setting(
-                threshold_bytes, ENV_THRESHOLD_BYTES, _positive_int, DEFAULT_THRESHOLD_BYTES, environ
-            ),
-            timeout_margin_ms=resolve_setting(
-                timeout_margin_ms,
-                ENV_TIMEOUT_MARGIN_MS,
-                _non_negative_int,
-                DEFAULT_TIMEOUT_MARGIN_MS,
+        margin = _explicit("timeout_margin_ms", timeout_margin_ms, _margin)
+        heartbeat: float | None
+        if heartbeat_seconds is not None and _explicit("heartbeat_seconds", heartbeat_seconds, _heartbeat) is None:
+            heartbeat = None  # 0: off, as in the variable
+        else:
+            heartbeat = resolve_setting(
+                _explicit("heartbeat_seconds", heartbeat_seconds, _heartbeat),
+                ENV_HEARTBEAT_SECONDS,
+                _heartbeat_text,
+                None,
                 environ,
-            ),
-            heartbeat_seconds=resolve_setting(heartbeat_seconds, ENV_HEARTBEAT_SECONDS, _heartbeat, None, environ),
-        )
-        settings._check()
-        return settings
-
-    def _check(self) -> None:
-        if self.threshold_bytes <= 0 or self.threshold_bytes > STATES_PAYLOAD_LIMIT:
-            raise ConfigurationError(
-                f"threshold_bytes={self.threshold_bytes} must be between 1 and {STATES_PAYLOAD_LIMIT} "
-                "(the Step Functions payload limit)"
             )
-        if self.timeout_margin_ms < 0:
-            raise ConfigurationError(f"timeout_margin_ms={self.timeout_margin_ms} must not be negative")
-        if self.heartbeat_seconds is not None and self.heartbeat_seconds <= 0:
-            raise ConfigurationError(f"heartbeat_seconds={self.heartbeat_seconds} must be positive")
+        return cls(
+            timeout_margin_ms=resolve_setting(
+                margin, ENV_TIMEOUT_MARGIN_MS, _margin_text, DEFAULT_TIMEOUT_MARGIN_MS, environ
+            ),
+            heartbeat_seconds=heartbeat,
+        )
+
+
+def effective_margin_ms(configured_ms: int, remaining_ms: float) -> float:
+    """The margin one invocation runs with: the configured one, at most a quarter of its time.
+
+    ``remaining_ms`` is the time the invocation started with.
+    """
+    return min(float(configured_ms), max(0.0, remaining_ms) * MARGIN_SHARE)

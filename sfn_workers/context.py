@@ -10,9 +10,12 @@ import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["Deadline", "TaskContext", "current_context", "redact_token"]
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+__all__ = ["Deadline", "LambdaContext", "TaskContext", "current_context", "redact_token"]
 
 
 def redact_token(token: str | None) -> str | None:
@@ -24,7 +27,22 @@ def redact_token(token: str | None) -> str | None:
         return None
     import hashlib  # only callback mode logs tokens
 
-    return f"sha256:{hashlib.sha256(token.encode()).hexdigest()[:12]} ({len(token)} chars)"
+    data = token.encode("utf-8", "surrogatepass")
+    return f"sha256:{hashlib.sha256(data).hexdigest()[:12]} ({len(token)} chars)"
+
+
+@runtime_checkable
+class LambdaContext(Protocol):
+    """The part of the Lambda runtime's context object that sfn-workers reads.
+
+    Any object with these members fits: the runtime's own, Powertools' ``LambdaContext`` or
+    :class:`sfn_workers.testing.FakeLambdaContext`.
+    """
+
+    @property
+    def aws_request_id(self) -> str: ...
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +73,30 @@ class TaskContext:
     """Handed to a task function that declares a ``ctx`` parameter.
 
     Attributes:
-        token: the task token (callback mode), or None.
+        token: the task token (callback mode), or None. Never shown by ``repr()``.
         lambda_context: the Lambda context object (None when called outside Lambda).
         logger: the Powertools Logger, already correlated with this invocation.
-        deadline: when work must stop (the Lambda timeout less ``timeout_margin_ms``), or None
+        deadline: when work must stop (the Lambda timeout less the timeout margin), or None
             outside Lambda; retries never sleep past it.
         execution: the Step Functions execution name, when the payload carries it.
         state: the state name, when the payload carries it.
+        send_heartbeat: what :meth:`heartbeat` calls (callback mode sends SendTaskHeartbeat).
     """
 
-    token: str | None
-    lambda_context: Any
-    logger: Any
+    token: str | None = field(repr=False)
+    lambda_context: LambdaContext | None
+    logger: Logger
     deadline: Deadline | None
     execution: str | None = None
     state: str | None = None
-    _heartbeat: Callable[[], None] = field(default=_no_heartbeat, repr=False)
+    send_heartbeat: Callable[[], None] = field(default=_no_heartbeat, repr=False)
     on_hand_off: Callable[[], None] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"TaskContext(token={redact_token(self.token)!r}, execution={self.execution!r}, "
+            f"state={self.state!r}, request_id={self.request_id!r})"
+        )
 
     @property
     def request_id(self) -> str | None:
@@ -89,7 +114,7 @@ class TaskContext:
         Raises :class:`sfn_workers.errors.WorkerTimeout` when Step Functions answers that the
         task has already timed out, so the work stops early.
         """
-        self._heartbeat()
+        self.send_heartbeat()
 
     def hand_off(self) -> str:
         """Take the task token to answer later (a person, another system); returns the raw token.

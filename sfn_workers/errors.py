@@ -61,6 +61,7 @@ __all__ = [
     "WorkerTimeout",
     "aws_error_code",
     "aws_status_code",
+    "clean_text",
     "describe",
     "error_name",
     "failure_for_direct_mode",
@@ -151,10 +152,37 @@ def _named_failure_class(name: str) -> type[TaskFailure]:
     return type(name, (TaskFailure,), {"__module__": __name__, "__qualname__": name})
 
 
+def clean_text(value: object) -> str:
+    """``value`` as text that any JSON encoder and UTF-8 accept, whatever it is.
+
+    A ``__str__`` that raises or returns a non-string, bytes, NUL characters and lone surrogates
+    must never cost a report: bytes are decoded with replacement, NUL dropped, surrogates replaced.
+    """
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("utf-8", "replace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = str(value)
+        except Exception:
+            text = f"<{type(value).__name__} whose str() failed>"
+        if not isinstance(text, str):  # a str subclass whose __str__ returned something else
+            text = f"<{type(value).__name__}>"
+    text = str.__str__(text) if type(text) is not str else text
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def error_name(exc: BaseException) -> str:
     """The Step Functions error name for ``exc``, cut to the API's 256 characters."""
     name = exc.error_name if isinstance(exc, SfnWorkersError) else type(exc).__name__
-    return str(name)[:ERROR_LIMIT]
+    return clean_text(name)[:ERROR_LIMIT] or type(exc).__name__
 
 
 def failure_for_direct_mode(exc: BaseException) -> BaseException:
@@ -166,7 +194,7 @@ def failure_for_direct_mode(exc: BaseException) -> BaseException:
     if isinstance(exc, TaskFailure):
         name = error_name(exc)
         if type(exc).__name__ != name:
-            stand_in = _named_failure_class(name)(exc.error[:ERROR_LIMIT], exc.cause)
+            stand_in = _named_failure_class(name)(name, clean_text(exc.cause))
             stand_in.__cause__ = exc
             return stand_in
     return exc
@@ -193,7 +221,7 @@ def describe(exc: BaseException) -> tuple[str, str]:
     once, so a huge message costs time in proportion to its size, not to its size times the frames.
     """
     error = error_name(exc)
-    message = exc.cause if isinstance(exc, TaskFailure) and exc.cause else str(exc)
+    message = clean_text(exc.cause if isinstance(exc, TaskFailure) and exc.cause else exc)
     # JSON escaping only lengthens text: more than CAUSE_LIMIT characters can never fit.
     cut = len(message) > CAUSE_LIMIT
     message_json = _dumps(message[:CAUSE_LIMIT] + _TRUNCATED if cut else message)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic_core import PydanticSerializationError
 from sfn_workers.context import TaskContext
 from sfn_workers.errors import ConfigurationError, OutputValidationError, ValidationError
 
-__all__ = ["Output", "Signature", "inspect_function", "json_text"]
+__all__ = ["HANDLER_DECORATORS", "Output", "Signature", "inspect_function", "json_text", "run_coroutine"]
 
 _EMPTY = inspect.Parameter.empty
 
@@ -97,6 +98,8 @@ class Signature:
     input_adapter: TypeAdapter[Any] | None
     output_adapter: TypeAdapter[Any] | None
     output_model: type[BaseModel] | None
+    input_keyword: str | None = None  # pass the input by this keyword (decorators such as idempotent_function)
+    is_async: bool = False
 
     def validate_input(self, payload: Any) -> Any:
         """The payload as the function's input type; :class:`ValidationError` if it does not fit."""
@@ -112,12 +115,11 @@ class Signature:
         try:
             if self.output_model is not None and type(result) is self.output_model:
                 # Already a validated instance: serialise it straight away, in pydantic's core.
-                serializer = result.__pydantic_serializer__
-                return Output(serializer.to_python(result, mode="json"), data=serializer.to_json(result))
+                # json_text (not pydantic's to_json, which writes NaN as null) refuses NaN and Infinity.
+                return Output.of(result.__pydantic_serializer__.to_python(result, mode="json"))
             if self.output_adapter is not None:
                 adapter = self.output_adapter
-                checked = adapter.validate_python(result)
-                return Output(adapter.dump_python(checked, mode="json"), data=adapter.dump_json(checked))
+                return Output.of(adapter.dump_python(adapter.validate_python(result), mode="json"))
             return Output.of(result)  # unannotated: must already be plain JSON
         except PydanticValidationError as exc:
             raise OutputValidationError(_describe_errors(exc)) from exc
@@ -125,15 +127,119 @@ class Signature:
             raise OutputValidationError(f"output is not JSON: {exc}") from exc
 
     def call(self, fn: Callable[..., Any], value: Any, ctx: TaskContext) -> Any:
-        if self.ctx_parameter is None:
-            return fn(value) if self.takes_input else fn()
-        if self.takes_input:
-            return fn(value, **{self.ctx_parameter: ctx})
-        return fn(**{self.ctx_parameter: ctx})
+        """Call ``fn`` with the input and ctx as it declares them; an ``async def`` is awaited."""
+        kwargs = {} if self.ctx_parameter is None else {self.ctx_parameter: ctx}
+        if not self.takes_input:
+            result = fn(**kwargs)
+        elif self.input_keyword is not None:
+            result = fn(**kwargs, **{self.input_keyword: value})
+        else:
+            result = fn(value, **kwargs)
+        if self.is_async or inspect.iscoroutine(result):
+            return run_coroutine(result)
+        return result
+
+    def input_key(self, value: Any) -> Any:
+        """The validated input as JSON-ready data (what an idempotency key is computed from)."""
+        if self.input_adapter is None:
+            return value
+        return self.input_adapter.dump_python(value, mode="json")
+
+
+_loops = threading.local()
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run an ``async def`` task to completion on this thread's cached event loop.
+
+    One loop per thread, kept across warm invocations, so that clients bound to a loop (aiohttp
+    sessions, aioboto3) created in one invocation still work in the next; ``asyncio.run`` would
+    close the loop after each. Called from inside a running loop (a test that is itself async),
+    the coroutine runs on a helper thread's loop instead, since a loop cannot be re-entered.
+    """
+    import asyncio  # ~40 ms of cold start: only async tasks pay for it
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop = getattr(_loops, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = _loops.loop = asyncio.new_event_loop()
+        return loop.run_until_complete(coro)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = run_coroutine(coro)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="sfn-workers-async")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _is_context(annotation: Any) -> bool:
     return annotation is TaskContext or (isinstance(annotation, type) and issubclass(annotation, TaskContext))
+
+
+#: Powertools' Lambda handler decorators: they wrap ``(event, context)`` handlers and go above @task.
+HANDLER_DECORATORS = (
+    "@logger.inject_lambda_context, @tracer.capture_lambda_handler, @metrics.log_metrics, "
+    "@validator, @idempotent, @event_parser, @event_source"
+)
+
+
+def check_wrappers(fn: Callable[..., Any]) -> None:
+    """Refuse, at decoration, a Lambda handler decorator placed between @task and the function.
+
+    Such a wrapper takes ``(event, context)``: called with the validated input and ``ctx`` it would
+    fail on every event (a TypeError on the first call) instead of at import.
+    """
+    layer: Any = fn
+    while hasattr(layer, "__wrapped__"):
+        try:
+            params = list(inspect.signature(layer, follow_wrapped=False).parameters.values())
+        except (TypeError, ValueError):
+            return
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(positional) >= 2 and positional[1] == "context":
+            code = getattr(layer, "__code__", None)
+            where = getattr(code, "co_qualname", None) or type(layer).__qualname__
+            raise ConfigurationError(
+                f"{getattr(fn, '__qualname__', fn)!r} is wrapped by a Lambda handler decorator ({where}) below "
+                f"@task. Handler decorators ({HANDLER_DECORATORS}) take (event, context): put them above "
+                "@task, which turns the function into that handler; decorators that take the function's own "
+                "arguments (@tracer.capture_method, @idempotent_function) may stay below"
+            )
+        layer = layer.__wrapped__
+
+
+def _input_keyword(fn: Callable[..., Any], name: str) -> str | None:
+    """The keyword to pass the input by when ``fn`` is a decorator's ``(*args, **kwargs)`` wrapper."""
+    if not hasattr(fn, "__wrapped__"):
+        return None
+    try:
+        params = inspect.signature(fn, follow_wrapped=False).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params) or any(
+        p.name == name and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params
+    ):
+        return name
+    return None
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    layer: Any = fn
+    while layer is not None:
+        if inspect.iscoroutinefunction(layer):
+            return True
+        layer = getattr(layer, "__wrapped__", None)
+    return False
 
 
 def inspect_function(fn: Callable[..., Any]) -> Signature:
@@ -142,6 +248,7 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
     The input is the first parameter that is not the context; the context is the parameter
     annotated ``TaskContext`` or named ``ctx``. Unannotated input or output means raw JSON.
     """
+    check_wrappers(fn)
     try:
         hints = typing.get_type_hints(fn)
     except Exception as exc:  # unresolvable forward reference: say which function
@@ -174,4 +281,7 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
         output_adapter = None if output_type is Any else TypeAdapter(output_type)
     except Exception as exc:  # pydantic cannot build a schema for the annotation
         raise ConfigurationError(f"{fn.__qualname__}: pydantic cannot use its annotations: {exc}") from exc
-    return Signature(takes_input, ctx_parameter, input_adapter, output_adapter, output_model)
+    keyword = _input_keyword(fn, inputs[0].name) if takes_input else None
+    if keyword is not None and inputs[0].kind is inspect.Parameter.POSITIONAL_ONLY:
+        keyword = None
+    return Signature(takes_input, ctx_parameter, input_adapter, output_adapter, output_model, keyword, _is_async(fn))

@@ -18,7 +18,7 @@ from typing import Any
 from sfn_workers import _log
 from sfn_workers._aws import Clients, default_clients
 from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS, PAYLOAD_MAX_BYTES
-from sfn_workers.callbacks import HEARTBEAT_ATTEMPTS, SEND_ATTEMPTS, _count, send
+from sfn_workers.callbacks import HEARTBEAT_ATTEMPTS, SEND_ATTEMPTS, count_metric, send
 from sfn_workers.context import Deadline, current_context, redact_token
 from sfn_workers.errors import (
     CallbackDeliveryError,
@@ -191,16 +191,16 @@ def _deliver(
         send(clients, action, attempts, deadline, taskToken=token, **params)
     except Exception as exc:
         if is_token_closed(exc):
-            _count("CallbackTokenClosed")
+            count_metric("CallbackTokenClosed")
             logger.warning(f"{action}: the task is closed already (timed out, or its execution ended)", extra=keys)
             return False
-        _count("CallbackUndeliverable")
+        count_metric("CallbackUndeliverable")
         reason = _reason(exc, token)
         logger.error(f"{action} could not be delivered", extra={**keys, "reason": reason})
         what = "Step Functions refused the output" if is_output_refused(exc) else "it failed"
         raise CallbackDeliveryError(f"{action} for task token {redact_token(token)}: {what}: {reason}") from exc
     if action != "SendTaskHeartbeat":
-        _count("CallbackSuccess" if action == "SendTaskSuccess" else "CallbackFailure")
+        count_metric("CallbackSuccess" if action == "SendTaskSuccess" else "CallbackFailure")
         logger.info(f"{action} accepted", extra=keys)
     return True
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CONTEXT_FIELD", "Mode", "SqsRecord", "Unit", "classify", "split_payload", "sqs_records"]
+__all__ = ["CONTEXT_FIELD", "Mode", "SqsRecord", "Unit", "classify", "is_fifo", "split_payload", "sqs_records"]
 
 #: Optional field of a payload with the execution and state names, for correlation only.
 CONTEXT_FIELD = "sfn_context"
@@ -36,7 +36,7 @@ class Unit:
     """One task to run: its payload, its token (callback modes) and correlation names."""
 
     payload: Any
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a usable credential: never in a repr
     execution: str | None = None
     state: str | None = None
     message_id: str | None = None  # SQS record id, for batchItemFailures
@@ -96,25 +96,42 @@ def _name(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class SqsRecord:
-    """One record of an SQS batch, read for callback mode.
+    """One record of an SQS batch.
 
-    ``body`` is the parsed JSON body and ``token`` the task token in it; ``problem`` says why the
-    record cannot be run as a task (body not JSON, not an object, no token), else None.
+    ``body`` is the parsed JSON body (the body text itself when it is not JSON) and ``token`` the
+    task token in it, or None for a plain message (run as in direct mode); ``problem`` says why the
+    record cannot be run at all (it has no body), else None.
     """
 
     message_id: str | None
-    body: Any = None
-    token: str | None = None
+    body: Any = field(default=None, repr=False)  # holds the token too
+    token: str | None = field(default=None, repr=False)
     problem: str | None = None
 
 
+def is_fifo(event: Mapping[str, Any]) -> bool:
+    """The batch comes from a FIFO queue (its records' ``eventSourceARN`` ends in ``.fifo``)."""
+    for record in event.get("Records") or ():
+        arn = record.get("eventSourceARN") if isinstance(record, Mapping) else None
+        if isinstance(arn, str) and arn.endswith(".fifo"):
+            return True
+    return False
+
+
+def _parse_body(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON (or nested too deep): the text is the payload
+        return raw
+
+
 def sqs_records(event: Mapping[str, Any], token_field: str) -> list[SqsRecord]:
-    """Each record of an SQS event with its JSON body and the token at ``token_field``.
+    """Each record of an SQS event with its body and the token at ``token_field``, if any.
 
     A state ``arn:aws:states:::sqs:sendMessage.waitForTaskToken`` sends a body such as
     ``{"taskToken.$": "$$.Task.Token", "order.$": "$"}``: the payload is that body less the token
-    (see :func:`split_payload`). Malformed records are returned with ``problem`` set, never raised,
-    so that one bad record does not stop the others.
+    (see :func:`split_payload`). A record without a body is returned with ``problem`` set, never
+    raised, so that one bad record does not stop the others.
     """
     records = []
     for record in event.get("Records") or ():
@@ -124,20 +141,11 @@ def sqs_records(event: Mapping[str, Any], token_field: str) -> list[SqsRecord]:
         if not isinstance(raw, str):
             records.append(SqsRecord(message_id, problem="the record has no body"))
             continue
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            records.append(SqsRecord(message_id, problem=f"the body is not JSON ({exc.msg} at char {exc.pos})"))
-            continue
-        except (ValueError, RecursionError):  # nested too deep for the parser
-            records.append(SqsRecord(message_id, problem="the body is not JSON this parser can read"))
-            continue
-        if not isinstance(body, Mapping):
-            records.append(SqsRecord(message_id, body, problem="the body is not a JSON object"))
-            continue
-        token = body.get(token_field)
-        if not isinstance(token, str) or not token:
-            records.append(SqsRecord(message_id, body, problem=f"the body has no task token at {token_field!r}"))
+        body = _parse_body(raw)
+        token = body.get(token_field) if isinstance(body, Mapping) else None
+        if token is not None and (not isinstance(token, str) or not token):
+            # A token field that holds no token: a state machine fault, not a plain message.
+            records.append(SqsRecord(message_id, body, problem=f"the body's {token_field!r} is not a task token"))
             continue
         records.append(SqsRecord(message_id, body, token))
     return records

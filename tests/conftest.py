@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test starts with fresh boto3 clients and a full retry budget (what users enable the same way).
+from sfn_workers.testing import sfn_workers_reset  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
@@ -74,16 +77,3 @@ def sfn_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         yield endpoint
     finally:
         endpoint.stop()
-
-
-@pytest.fixture(autouse=True)
-def _full_retry_budget() -> Iterator[None]:
-    """Every test starts with a full process-wide retry budget (sfn_workers.retries.DEFAULT_BUDGET).
-
-    In a Lambda the budget spans one process's warm invocations; in a test session it would span
-    every test, so retries in one test could make a later one fail with RetryBudgetExhausted.
-    """
-    from sfn_workers.retries import DEFAULT_BUDGET
-
-    DEFAULT_BUDGET.refill()
-    yield

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sfn_workers._aws import Clients
+import sfn_workers.testing
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "handlers"
@@ -64,7 +64,7 @@ class HandlerLoader:
             self.monkeypatch.syspath_prepend(str(HANDLERS))
         importlib.invalidate_caches()
         module = importlib.import_module(name)
-        module.handler.clients = Clients()  # this test's endpoints, not a previous test's
+        sfn_workers.testing.reset()  # this test's endpoints, not a previous test's
         self.loaded.append(name)
         return module
 

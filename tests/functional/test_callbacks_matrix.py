@@ -17,10 +17,10 @@ from sfn_workers import CallbackDeliveryError, S3Offload, TaskContext, TaskFailu
 from sfn_workers.callbacks import SEND_ATTEMPTS
 from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import (
     handler_of,
 )
-from tests.lambda_context import FakeLambdaContext
 
 
 class Order(BaseModel):

@@ -14,8 +14,8 @@ import pytest
 from sfn_workers import CallbackDeliveryError, TaskContext
 from sfn_workers._log import get_logger
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import handler_of
-from tests.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
@@ -46,12 +46,12 @@ def run_every_path(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> list[str]
         if case == "raise":
             raise RuntimeError("bad input from upstream")
         if case == "slow":
-            threading.Event().wait(0.45)
+            threading.Event().wait(0.85)
         if case == "beat":
             ctx.heartbeat()
         return {"case": case}
 
-    handler = handler_of(work, timeout_margin_ms=400)
+    handler = handler_of(work, timeout_margin_ms=250)  # the watchdog fires at 0.75 s of 1 s
     issued = []
     for case in ("ok", "raise", "closed", "undeliverable", "slow", "beat"):
         token = tokens.issue()
@@ -61,7 +61,7 @@ def run_every_path(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> list[str]
         if case == "undeliverable":
             sfn_endpoint.inject("*", Fault.refuse(), when=lambda r, t=token: r.get("taskToken") == t)
         try:
-            handler({"taskToken": token, "case": case}, FakeLambdaContext(0.6 if case == "slow" else 5))
+            handler({"taskToken": token, "case": case}, FakeLambdaContext(1.0 if case == "slow" else 5))
         except CallbackDeliveryError:
             assert case == "undeliverable"
     return issued

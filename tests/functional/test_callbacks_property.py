@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from sfn_workers import CallbackDeliveryError, TaskContext
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import handler_of, wait_for_no_callback_threads
-from tests.lambda_context import FakeLambdaContext
 
 
 class Ok(BaseModel):

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from sfn_workers import TaskContext
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import handler_of
-from tests.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
@@ -88,8 +88,9 @@ def test_a_batch_mixing_every_fault_lists_only_the_unreported_records(
     }
     # WHEN the batch is handled
     response = handler_of(worker(tokens))(event, FakeLambdaContext(10))
-    # THEN only the malformed records and the one whose outcome could not be delivered are listed
-    assert failed_ids(response) == ["m-not-json", "m-no-token", "m-array", "m-down"]
+    # THEN only the plain records that failed (run as in direct mode: the body does not fit Job) and
+    # the one whose outcome could not be delivered are listed; the plain record that fits just ran
+    assert failed_ids(response) == ["m-not-json", "m-array", "m-down"]
     # and every other token got exactly its outcome
     assert tokens.outcome(t["ok"]).json() == {"case": "ok", "n": 1}
     assert tokens.outcome(t["raise"]).error == "ValueError"
@@ -133,7 +134,7 @@ def test_when_time_runs_out_the_watchdog_reports_and_later_records_are_left_for_
     # GIVEN a slow first record that outlives the watchdog, then another record
     def slow(payload: dict[str, Any]) -> dict[str, Any]:
         if payload["case"] == "slow":
-            time.sleep(0.45)
+            time.sleep(0.85)
         return {}
 
     first, second = tokens.issue(), tokens.issue()
@@ -143,8 +144,8 @@ def test_when_time_runs_out_the_watchdog_reports_and_later_records_are_left_for_
             record("m-next", {"taskToken": second, "case": "quick"}),
         ]
     }
-    # WHEN the batch runs in a Lambda with 0.6 s left and a 0.3 s margin
-    response = handler_of(slow, timeout_margin_ms=300)(event, FakeLambdaContext(0.6))
+    # WHEN the batch runs in a Lambda with 1 s left and a 0.25 s margin
+    response = handler_of(slow, timeout_margin_ms=250)(event, FakeLambdaContext(1.0))
     # THEN the slow one was reported WorkerTimeout, the next one not started and listed for SQS
     assert tokens.outcome(first).error == "WorkerTimeout"
     assert failed_ids(response) == ["m-next"]
@@ -160,3 +161,67 @@ def test_system_exit_in_a_record_is_reported_then_re_raised(tokens: MemoryTokens
     with pytest.raises(SystemExit):
         handler_of(leave)({"Records": [record("m-1", {"taskToken": token})]}, FakeLambdaContext(5))
     assert tokens.outcome(token).error == "SystemExit"
+
+
+def fifo(message_id: str, body: Any) -> dict[str, Any]:
+    return {**record(message_id, body), "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:approvals.fifo"}
+
+
+def test_a_fifo_batch_stops_at_the_first_failure_and_lists_it_and_all_the_rest(tokens: MemoryTokens) -> None:
+    # GIVEN a FIFO batch whose second record (a plain message) fails
+    ran: list[str] = []
+
+    def work(job: Job) -> dict[str, Any]:
+        ran.append(job.case)
+        if job.case == "raise":
+            raise ValueError("boom")
+        return {"case": job.case}
+
+    first, later = tokens.issue(), tokens.issue()
+    event = {
+        "Records": [
+            fifo("m-1", {"taskToken": first, "case": "one"}),
+            fifo("m-2", {"case": "raise"}),
+            fifo("m-3", {"taskToken": later, "case": "three"}),
+            fifo("m-4", {"case": "four"}),
+        ]
+    }
+    # WHEN the batch runs
+    response = handler_of(work)(event, FakeLambdaContext(10))
+    # THEN the failure and everything after it is left to SQS, in order, and nothing after it ran
+    assert failed_ids(response) == ["m-2", "m-3", "m-4"]
+    assert ran == ["one", "raise"]
+    assert tokens.outcome(first).json() == {"case": "one"}
+    assert tokens.is_open(later) and tokens.outcomes[later] == []
+
+
+def test_a_fifo_batch_stops_at_an_undeliverable_outcome(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
+    down, later = tokens.issue(), tokens.issue()
+    sfn_endpoint.inject("*", Fault.refuse(), times=None, when=lambda r: r.get("taskToken") == down)
+    event = {"Records": [fifo("m-1", {"taskToken": down, "case": "a"}), fifo("m-2", {"taskToken": later, "case": "b"})]}
+    response = handler_of(worker(tokens))(event, FakeLambdaContext(10))
+    assert failed_ids(response) == ["m-1", "m-2"]
+    assert tokens.outcomes[later] == []
+
+
+def test_plain_records_in_a_standard_queue_run_as_in_direct_mode(tokens: MemoryTokens) -> None:
+    # GIVEN plain messages (no token): one fits, one raises, one does not fit the input model
+    ran: list[str] = []
+
+    def work(job: Job) -> None:
+        ran.append(job.case)
+        if job.case == "raise":
+            raise ValueError("boom")
+
+    event = {
+        "Records": [
+            record("m-ok", {"case": "ok"}),
+            record("m-raise", {"case": "raise"}),
+            record("m-bad", {"n": 1}),
+            record("m-after", {"case": "after"}),
+        ]
+    }
+    response = handler_of(work)(event, FakeLambdaContext(10))
+    # THEN only the failed ones are listed for redelivery (and the queue's DLQ after maxReceiveCount)
+    assert failed_ids(response) == ["m-raise", "m-bad"]
+    assert ran == ["ok", "raise", "after"]

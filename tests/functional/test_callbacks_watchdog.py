@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -11,13 +12,13 @@ import pytest
 
 from sfn_workers import CallbackDeliveryError, TaskContext, WorkerTimeout
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import (
     callback_threads,
     handler_of,
     wait_for_no_callback_threads,
     wait_until,
 )
-from tests.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
@@ -45,7 +46,9 @@ def test_watchdog_reports_worker_timeout_while_the_function_still_runs(tokens: M
     outcome = tokens.outcome(token)
     assert outcome.error == "WorkerTimeout"
     cause = json.loads(outcome.cause or "{}")
-    assert "300 ms before the Lambda timeout" in cause["errorMessage"]
+    # the 300 ms margin shrank to a quarter of the 0.5 s the invocation started with
+    margin = re.search(r"still running (\d+) ms before the Lambda timeout", cause["errorMessage"])
+    assert margin is not None and 100 <= int(margin.group(1)) <= 125
     # the cause shows where the function was stuck
     assert any("in hang" in frame and "release.wait" in frame for frame in cause["stackTrace"])
     release.set()
@@ -56,12 +59,12 @@ def test_watchdog_reports_worker_timeout_while_the_function_still_runs(tokens: M
 def test_function_returning_after_the_watchdog_is_dropped(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     # GIVEN a function that finishes after the watchdog fired but before the Lambda's end
     def slow(payload: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(0.45)
+        time.sleep(0.85)
         return {"late": True}
 
     token = tokens.issue()
-    # WHEN it returns
-    result = handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.6))
+    # WHEN it returns (the watchdog fires at 0.75 s: 1 s less the 250 ms margin)
+    result = handler_of(slow, timeout_margin_ms=250)({"taskToken": token}, FakeLambdaContext(1.0))
     # THEN only the watchdog's WorkerTimeout was reported: the late success was never sent
     assert result is None
     assert tokens.outcome(token).error == "WorkerTimeout"
@@ -70,11 +73,11 @@ def test_function_returning_after_the_watchdog_is_dropped(tokens: MemoryTokens, 
 
 def test_function_raising_after_the_watchdog_is_dropped_too(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> None:
     def slow(payload: dict[str, Any]) -> None:
-        time.sleep(0.45)
+        time.sleep(0.85)
         raise RuntimeError("too late")
 
     token = tokens.issue()
-    handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.6))
+    handler_of(slow, timeout_margin_ms=250)({"taskToken": token}, FakeLambdaContext(1.0))
     assert tokens.outcome(token).error == "WorkerTimeout"
     assert len(sfn_endpoint.calls) == 1
 
@@ -235,12 +238,12 @@ def test_watchdog_report_undeliverable_makes_the_handler_raise_once_the_function
     sfn_endpoint.inject("*", Fault.internal_failure(), times=None)
 
     def slow(payload: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(0.5)
+        time.sleep(0.85)
         return {}
 
     token = tokens.issue()
     # WHEN the function returns before the Lambda's end, THEN the handler raises for Lambda to retry
     with pytest.raises(CallbackDeliveryError, match="SendTaskFailure failed"):
-        handler_of(slow, timeout_margin_ms=400)({"taskToken": token}, FakeLambdaContext(0.7))
+        handler_of(slow, timeout_margin_ms=250)({"taskToken": token}, FakeLambdaContext(1.0))
     assert tokens.outcomes[token] == []
     assert {c.action for c in sfn_endpoint.calls} == {"SendTaskFailure"}  # the late success was not sent

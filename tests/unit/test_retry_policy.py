@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sfn_workers import RetryBudget, RetryPolicy, retry, task
 from sfn_workers.context import Deadline
 from sfn_workers.errors import ConfigurationError, RetryBudgetExhausted
-from tests.lambda_context import FakeLambdaContext
+from sfn_workers.testing import FakeLambdaContext
 
 
 def client_error(code: str, status: int = 400, headers: dict[str, str] | None = None) -> ClientError:
@@ -308,9 +308,9 @@ def test_a_task_deadline_flows_into_retry_without_being_passed() -> None:
         downstream()
         return payload
 
-    # WHEN the Lambda has 1.8 s left (0.3 s after the margin): no 1 s sleep fits
+    # WHEN the Lambda has 1.2 s left (0.9 s after the margin, shrunk to a quarter): no 1 s sleep fits
     with pytest.raises(ClientError):
-        handler({"orderId": "o-1"}, FakeLambdaContext(1.8))
+        handler({"orderId": "o-1"}, FakeLambdaContext(1.2))
     assert calls == 1 and slept == []
 
     # WHEN it has a minute left, the same policy retries all the way

@@ -18,7 +18,7 @@ from sfn_workers import (
     task,
 )
 from sfn_workers.errors import describe, error_name
-from tests.lambda_context import FakeLambdaContext
+from sfn_workers.testing import FakeLambdaContext
 
 
 class Order(BaseModel):
