@@ -29,8 +29,8 @@ from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS
 from sfn_workers.local import LocalRunner
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from sfn_workers.report import handoff_id
+from sfn_workers.testing import FakeLambdaContext
 from tests.functional.test_callbacks_support import handler_of, warm_clients
-from tests.lambda_context import FakeLambdaContext
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
