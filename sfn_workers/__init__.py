@@ -13,11 +13,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Eager, unlike the rest: the deprecated module path first, so that the name ``retry`` bound below
-# stays the function even after user code imports ``sfn_workers.retry`` (an import binds a
-# submodule on its package).
+# Eager, unlike the rest: ``retry`` and ``task`` are also submodule names, and importing a submodule
+# binds it on its package, so a lazy name would be the module once anything imported it. The
+# deprecated module path first, so that the name ``retry`` bound below stays the function even
+# after user code imports ``sfn_workers.retry``. ``task`` is what every handler needs anyway.
 from sfn_workers import retry as _deprecated_retry_module
 from sfn_workers.retries import retry
+from sfn_workers.task import TaskHandler, task
 
 if TYPE_CHECKING:
     from sfn_workers.context import Deadline, TaskContext
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
     from sfn_workers.offload import S3Offload, resolve_pointers
     from sfn_workers.report import report_failure, report_heartbeat, report_success
     from sfn_workers.retries import RetryBudget, RetryPolicy
-    from sfn_workers.task import TaskHandler, task
 
 del _deprecated_retry_module
 
@@ -66,8 +67,6 @@ _WHERE = {
     "report_heartbeat": "sfn_workers.report",
     "RetryBudget": "sfn_workers.retries",
     "RetryPolicy": "sfn_workers.retries",
-    "TaskHandler": "sfn_workers.task",
-    "task": "sfn_workers.task",
 }
 
 __all__ = [
