@@ -37,7 +37,7 @@ def _rss_mb() -> float:
 
 def _wait(service: Any, arns: list[str]) -> None:
     for arn in arns:
-        service._runs[arn].done.wait(120)
+        service.wait(arn, 120)
     statuses = {service.describe_execution({"executionArn": arn})["status"] for arn in arns}
     if statuses != {"SUCCEEDED"}:
         raise SystemExit(f"executions did not all succeed: {statuses}")

@@ -26,8 +26,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from sfn_workers.local.sam import ACCOUNT, REGION, Resource, Template
-from sfn_workers.local.tokens import ApiError, TaskTokenBackend
+from sfn_workers.local.identity import ACCOUNT_ID, REGION
+from sfn_workers.local.sam import Resource, Template
+from sfn_workers.local.token_backend import ApiError, TaskTokenBackend
 
 __all__ = ["TRANSPORTS", "Emulator", "TokenRouter", "client_of", "moto_url", "sfn_endpoint"]
 
@@ -251,11 +252,13 @@ class Emulator:
         )
         return env
 
-    def apply(self) -> None:
-        """Point this process's boto3 at the emulator (undone by :meth:`restore`)."""
+    def apply(self, overrides: Mapping[str, str] | None = None) -> None:
+        """Point this process's boto3 at the emulator (undone by :meth:`restore`, which puts back every
+        variable as it was). ``overrides`` replace some of :meth:`environment`'s values, e.g. serve's
+        own URL as ``AWS_ENDPOINT_URL_SFN``."""
         if self._saved is not None:
             return
-        env = self.environment()
+        env = {**self.environment(), **(overrides or {})}
         self._saved = {key: os.environ.get(key) for key in [*env, "AWS_PROFILE"]}
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(env)
@@ -405,4 +408,4 @@ def _without(spec: Mapping[str, Any], *keys: str) -> dict[str, Any]:
 
 def queue_url(emulator_url: str, name: str) -> str:
     """The URL of queue ``name`` on the emulator (any host works: moto reads the path)."""
-    return f"{emulator_url}/{ACCOUNT}/{name}"
+    return f"{emulator_url}/{ACCOUNT_ID}/{name}"

@@ -22,25 +22,25 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sfn_workers.local.emulator import Emulator
-from sfn_workers.local.lambdas import Handler, LocalFunction, PythonFunction, callable_function
-from sfn_workers.local.mock_config import MockConfig, MockConfigError, MockedIntegrations, task_resources
+from sfn_workers.local.environment import LocalEnvironment
+from sfn_workers.local.identity import arn
+from sfn_workers.local.lambdas import Handler, LocalFunction
+from sfn_workers.local.mock_config import MockConfig, MockConfigError, MockedIntegrations, TestCase, task_resources
 from sfn_workers.local.sam import (
-    ACCOUNT,
-    REGION,
     StateMachine,
     Template,
     TemplateError,
-    UnknownResourceError,
-    function_name_of,
     is_template,
-    lambda_resources,
     load_template,
     read_document,
 )
-from sfn_workers.local.services import Services
+
+if TYPE_CHECKING:
+    from sfn_workers.local.asl import Clock, Execution, ExecutionResult, Integrations, TokenBroker
+    from sfn_workers.local.emulator import Emulator
+    from sfn_workers.local.services import Services
 
 __all__ = ["LocalRunner", "RunningExecution", "run_execution"]
 
@@ -97,6 +97,9 @@ class LocalRunner:
             :class:`~sfn_workers.local.mock_config.MockConfig`).
         test_case: the test case of ``mock_config`` whose mocked responses this state machine's
             Task states give instead of calling their integrations.
+
+    The functions, emulator, token broker and clocks are its :class:`LocalEnvironment`
+    (``runner.environment``), the same object ``sfn-workers serve`` runs its executions in.
     """
 
     def __init__(
@@ -115,111 +118,75 @@ class LocalRunner:
     ) -> None:
         from sfn_workers.local import asl
 
-        self.template, machine, document, where = _read_source(source, state_machine, parameters)
-        self.real_time = real_time
+        template, machine, document, where = _read_source(source, state_machine, parameters)
         self.document = document
         self.source = where
         if machine is not None:
             self.name, self.arn = machine.name, machine.arn
         else:
             self.name = "StateMachine"
-            self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.name}"
+            self.arn = arn("states", f"stateMachine:{self.name}")
         self.definition = asl.parse_definition(document)
-        self.test_case = _test_case(mock_config, test_case, self.name, bare=self.template is None)
-        self.functions: dict[str, LocalFunction] = {}
-        self._resolved: dict[str, LocalFunction | None] = {}  # reference -> function (cache)
-        if self.template is not None:
-            for logical_id, fn in self.template.functions.items():
-                self.functions[logical_id] = PythonFunction(fn)
-        for name, handler in (handlers or {}).items():
-            existing = self.function_for(name)
-            if isinstance(existing, PythonFunction):
-                self.functions[existing.function.logical_id] = PythonFunction(existing.function, handler=handler)
-            else:
-                self.functions[name] = callable_function(name, handler)
-            self._resolved.clear()
-        self._check_resources()
-        self.emulator = Emulator(endpoint_url=endpoint_url, transport=transport)
-        self.tokens = asl.TokenBroker()
-        self.delivery_errors: list[BaseException] = []
-        self._opened = False
-        self._lock = threading.Lock()
-        self._reset = reset
-        self.services = Services(self.emulator.url)
-        self.services.connect(self)
+        self.test_case = _test_case(mock_config, test_case, self.name, bare=template is None)
+        self.environment = LocalEnvironment(
+            template,
+            handlers=handlers,
+            real_time=real_time,
+            endpoint_url=endpoint_url,
+            reset=reset,
+            transport=transport,
+        )
+        mocked = self.test_case.mocks if self.test_case is not None else None
+        self.environment.check_resources(document, skip=mocked)  # a mocked state needs no function
+        self.environment.services.connect(self)  # nested executions of this runner's state machines
 
-    # -- set-up ------------------------------------------------------------------------------------
+    # -- the environment's parts, under the names the runner has always had -------------------------
+
+    @property
+    def template(self) -> Template | None:
+        return self.environment.template
+
+    @property
+    def real_time(self) -> bool:
+        return self.environment.real_time
+
+    @property
+    def functions(self) -> dict[str, LocalFunction]:
+        return self.environment.functions
+
+    @property
+    def emulator(self) -> Emulator:
+        """The embedded AWS (``runner.emulator.client("s3")`` for assertions)."""
+        return self.environment.emulator
+
+    @property
+    def tokens(self) -> TokenBroker:
+        """The token broker of this runner's executions (answers SendTask*)."""
+        return self.environment.tokens
+
+    @property
+    def services(self) -> Services:
+        """The service integrations and SQS deliveries (``runner.services.deliveries``)."""
+        return self.environment.services
+
+    @property
+    def delivery_errors(self) -> list[BaseException]:
+        return self.environment.delivery_errors
 
     def function_for(self, reference: str) -> LocalFunction | None:
         """The local function a Resource ARN, FunctionName or name refers to."""
-        found = self._resolved.get(reference)
-        if found is None:
-            found = self._resolved[reference] = self._find_function(reference)
-        return found
+        return self.environment.function_for(reference)
 
-    def _find_function(self, reference: str) -> LocalFunction | None:
-        if self.template is not None:
-            fn = self.template.function_for(reference)
-            if fn is not None:
-                return self.functions.get(fn.logical_id)
-        name = function_name_of(reference)
-        return self.functions.get(name) or self.functions.get(reference)
-
-    def _check_resources(self) -> None:
-        for state, reference in lambda_resources(self.document):
-            if self.test_case is not None and self.test_case.mocks(state):
-                continue  # the test case answers it: no function needed
-            if self.function_for(reference) is None:
-                if self.template is not None:
-                    known = ", ".join(sorted(self.template.functions)) or "none"
-                    where = f"{self.template.path or 'the template'} (its functions: {known})"
-                else:
-                    known = ", ".join(sorted(self.functions)) or "none"
-                    where = f"the handlers given (names: {known})"
-                raise UnknownResourceError(f"state {state!r}: Resource {reference!r} matches no function in {where}")
+    # -- lifecycle ---------------------------------------------------------------------------------
 
     def open(self) -> LocalRunner:
         """Point boto3 at the emulator, create the template's resources, start SQS deliveries."""
-        with self._lock:
-            if self._opened:
-                return self
-            self.emulator.apply()
-            try:
-                if self._reset:
-                    self.emulator.reset()
-                if self.template is not None:
-                    self.emulator.provision(self.template)
-                    self.services.provision(self.template)
-                    self._start_deliveries(self.template)
-                self.emulator.router.add(self.tokens)
-            except BaseException:
-                self.services.close()
-                self.emulator.restore()
-                raise
-            self._opened = True
+        self.environment.open()
         return self
 
-    def _start_deliveries(self, template: Template) -> None:
-        for mapping in template.event_sources:
-            if not mapping.enabled:
-                continue
-            function = self.functions[mapping.function]
-            queue = template.resources[mapping.queue]
-            # Failed batches come back at once on the virtual clock; in real time after the
-            # queue's own visibility timeout.
-            visibility = int(queue.properties.get("VisibilityTimeout", 30)) if self.real_time else 0
-            self.services.add_delivery(
-                queue.name, function, mapping, retry_visibility=visibility, on_error=self.delivery_errors.append
-            )
-
     def close(self) -> None:
-        with self._lock:
-            if not self._opened:
-                return
-            self.services.close()
-            self.emulator.router.remove(self.tokens)
-            self.emulator.restore()
-            self._opened = False
+        """Stop deliveries; restore the environment variables."""
+        self.environment.close()
 
     def __enter__(self) -> LocalRunner:
         return self.open()
@@ -231,29 +198,26 @@ class LocalRunner:
 
     # -- executions --------------------------------------------------------------------------------
 
-    def integrations(self, clock: Any) -> Any:
-        """The ``asl.Integrations`` of one execution on ``clock``, for any definition (``sfn-workers serve``)."""
-        self.open()
+    def integrations(self, clock: Clock) -> Integrations:
+        """The ``asl.Integrations`` of one execution on ``clock`` (the test case's mocks first, if any)."""
+        integrations = self.environment.integrations(clock)
         if self.test_case is None:
-            return _Integrations(self, clock)
-        return MockedIntegrations(
-            _Integrations(self, clock), self.test_case, task_resources(self.document), self.tokens
-        )
+            return integrations
+        return MockedIntegrations(integrations, self.test_case, task_resources(self.document), self.tokens)
 
-    def clock(self) -> Any:
-        from sfn_workers.local import asl
-
-        return asl.RealClock() if self.real_time else asl.VirtualClock()
+    def clock(self) -> Clock:
+        """A new clock for one execution (virtual unless ``real_time``)."""
+        return self.environment.clock()
 
     def execution(
         self,
         input: Any,
         *,
         name: str | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         listener: Listener | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> Execution:
         """An ``asl.Execution`` of this state machine, not started."""
         from sfn_workers.local import asl
 
@@ -276,10 +240,10 @@ class LocalRunner:
         input: Any,
         *,
         name: str | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         listener: Listener | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> ExecutionResult:
         """Run one execution to its end; returns the ``ExecutionResult``."""
         return self.execution(input, name=name, clock=clock, listener=listener, context=context).run()
 
@@ -288,7 +252,7 @@ class LocalRunner:
         input: Any,
         *,
         name: str | None = None,
-        clock: Any = None,
+        clock: Clock | None = None,
         listener: Listener | None = None,
     ) -> RunningExecution:
         """Run one execution in a background thread (answer its task tokens meanwhile)."""
@@ -297,7 +261,7 @@ class LocalRunner:
 
 def _test_case(
     mock_config: str | Path | Mapping[str, Any] | MockConfig | None, test_case: str | None, name: str, *, bare: bool
-) -> Any:
+) -> TestCase | None:
     if test_case is None:
         return None
     if mock_config is None:
@@ -309,9 +273,9 @@ def _test_case(
 class RunningExecution:
     """An execution running in a background thread."""
 
-    def __init__(self, execution: Any) -> None:
+    def __init__(self, execution: Execution) -> None:
         self.execution = execution
-        self._result: Any = None
+        self._result: ExecutionResult | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sfn-execution", daemon=True)
@@ -328,38 +292,17 @@ class RunningExecution:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> ExecutionResult:
         """The ``ExecutionResult``; raises TimeoutError if it has not ended within ``timeout`` seconds."""
         if not self._done.wait(timeout):
             raise TimeoutError(f"the execution is still running after {timeout} s")
         if self._error is not None:
             raise self._error
+        assert self._result is not None
         return self._result
 
     def stop(self, error: str | None = None, cause: str | None = None) -> None:
         self.execution.stop(error, cause)
-
-
-class _Integrations:
-    """The interpreter's Integrations for one execution: template functions and the emulator."""
-
-    def __init__(self, runner: LocalRunner, clock: Any) -> None:
-        self.runner = runner
-        self.clock = clock
-
-    def invoke_lambda(self, call: Any) -> Any:
-        function = self.runner.function_for(call.function)
-        if function is None:
-            from sfn_workers.local.asl import TaskError
-
-            raise TaskError(
-                "Lambda.ResourceNotFoundException",
-                f"Function not found: {call.function} (Service: Lambda, Status Code: 404)",
-            )
-        return function.invoke(call.payload, state_timeout=call.timeout_seconds)
-
-    def call_service(self, resource: str, parameters: Any, context: Mapping[str, Any]) -> Any:
-        return self.runner.services.call(resource, parameters, self.clock.hold, context)
 
 
 def run_execution(
@@ -367,7 +310,7 @@ def run_execution(
     input: Any = None,
     *,
     state_machine: str | None = None,
-    clock: Any = None,
+    clock: Clock | None = None,
     real_time: bool = False,
     listener: Listener | None = None,
     handlers: Mapping[str, Handler] | None = None,
@@ -377,7 +320,7 @@ def run_execution(
     transport: str = "in-process",
     mock_config: str | Path | Mapping[str, Any] | MockConfig | None = None,
     test_case: str | None = None,
-) -> Any:
+) -> ExecutionResult:
     """Run one execution of a state machine locally and return its ``ExecutionResult``.
 
     Args:

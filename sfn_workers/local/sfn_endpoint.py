@@ -2,7 +2,7 @@
 
 boto3's ``stepfunctions`` client reaches it through ``AWS_ENDPOINT_URL_SFN``. Out of the box it
 answers SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat over a
-:class:`~sfn_workers.local.tokens.TaskTokenBackend`, enforcing the limits and error codes of the
+:class:`~sfn_workers.local.token_backend.TaskTokenBackend`, enforcing the limits and error codes of the
 real API (moto does not), so that a worker that would be rejected by AWS is rejected here too:
 
 ===================  ==========================================================================
@@ -13,8 +13,9 @@ SendTaskHeartbeat    taskToken 1..2048
 ===================  ==========================================================================
 
 The backend answers InvalidToken / TaskDoesNotExist / TaskTimedOut by raising
-:class:`~sfn_workers.local.tokens.ApiError`. More actions are added with :meth:`SfnEndpoint.register`
-(the ``serve`` command adds CreateStateMachine, StartExecution...).
+:class:`~sfn_workers.local.token_backend.ApiError`. More actions are added with
+:meth:`SfnEndpoint.register`. The protocol (:mod:`.api.protocol`) and the HTTP server
+(:mod:`.api.http`) are the ones ``sfn-workers serve`` uses.
 
 For tests, :meth:`SfnEndpoint.inject` scripts faults per action (throttling, 5xx, refusal, a dropped
 connection, delays), and :class:`MemoryTokens` is a strict in-memory backend that records every
@@ -25,27 +26,26 @@ botocore expects; nothing a client sends crashes the server.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import secrets
-import socket
 import threading
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-from sfn_workers.local.tokens import ApiError, TaskTokenBackend
+from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS, PAYLOAD_MAX_BYTES, TASK_TOKEN_MAX_CHARS
+from sfn_workers.local.api.http import ApiHttpServer
+from sfn_workers.local.api.protocol import DROP, ApiRequest, DropConnection, Handler, dispatch
+from sfn_workers.local.api.task_tokens import task_token_actions
+from sfn_workers.local.token_backend import ApiError, TaskTokenBackend
 
 __all__ = [
     "CAUSE_LIMIT",
     "ERROR_LIMIT",
     "OUTPUT_LIMIT_BYTES",
     "TOKEN_LIMIT",
-    "ApiRequest",
+    "ApiRequest",  # re-exported from api.protocol, where it lives
     "Call",
     "Fault",
     "MemoryTokens",
@@ -53,21 +53,11 @@ __all__ = [
     "SfnEndpoint",
 ]
 
-_log = logging.getLogger(__name__)
-
-#: SendTaskSuccess ``output``: UTF-8 bytes of the JSON text.
-OUTPUT_LIMIT_BYTES = 262_144
-#: SendTaskFailure ``error``: characters.
-ERROR_LIMIT = 256
-#: SendTaskFailure ``cause``: characters.
-CAUSE_LIMIT = 32_768
-#: ``taskToken``: characters (the current API model; older documentation said 1024).
-TOKEN_LIMIT = 2_048
-
-TARGET_PREFIX = "AWSStepFunctions."
-CONTENT_TYPE = "application/x-amz-json-1.0"
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# The limits of the task-token calls, under the names this module has always exported (see _limits).
+OUTPUT_LIMIT_BYTES = PAYLOAD_MAX_BYTES
+ERROR_LIMIT = ERROR_MAX_CHARS
+CAUSE_LIMIT = CAUSE_MAX_CHARS
+TOKEN_LIMIT = TASK_TOKEN_MAX_CHARS
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -239,171 +229,7 @@ class MemoryTokens:
         raise ApiError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'")
 
 
-# -- request validation ------------------------------------------------------------------------
-
-
-class ApiRequest:
-    """Typed access to one AWS JSON request's members; constraint violations are reported together,
-    worded as the service words them, by :meth:`check`."""
-
-    def __init__(self, body: Mapping[str, Any]) -> None:
-        self.body = body
-        self.problems: list[str] = []
-
-    def text(self, name: str, *, required: bool = False, low: int = 0, high: int, utf8: bool = False) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.problems.append(f"Value null at '{name}' failed to satisfy constraint: Member must not be null")
-            return None
-        if not isinstance(value, str):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected a string")
-        size = len(value.encode("utf-8")) if utf8 else len(value)
-        if size > high:
-            self.problems.append(
-                f"Value at '{name}' failed to satisfy constraint: Member must have length less than or equal to {high}"
-            )
-        elif size < low:
-            self.problems.append(
-                f"Value at '{name}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {low}"
-            )
-        return value
-
-    def number(self, name: str, *, low: int, high: int) -> int | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an integer")
-        if value > high:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value less than or "
-                f"equal to {high}"
-            )
-        elif value < low:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value greater than or "
-                f"equal to {low}"
-            )
-        return value
-
-    def flag(self, name: str) -> bool | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected a boolean")
-        return value
-
-    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
-        value = self.text(name, high=1000)
-        if value is not None and value not in allowed:
-            self.problems.append(
-                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy enum value set: "
-                f"[{', '.join(allowed)}]"
-            )
-        return value
-
-    def mapping(self, name: str) -> dict[str, Any] | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ApiError("SerializationException", f"Unexpected value type for '{name}': expected an object")
-        return value
-
-    def check(self) -> None:
-        if self.problems:
-            count = len(self.problems)
-            raise ApiError(
-                "ValidationException",
-                f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(self.problems),
-            )
-
-
-def _task_handlers(backend: TaskTokenBackend) -> dict[str, Handler]:
-    def success(request: dict[str, Any]) -> dict[str, Any]:
-        check = ApiRequest(request)
-        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        output = check.text("output", required=True, high=OUTPUT_LIMIT_BYTES, utf8=True)
-        check.check()
-        assert token is not None and output is not None
-        try:
-            json.loads(output)
-        except ValueError:
-            raise ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON") from None
-        backend.send_task_success(token, output)
-        return {}
-
-    def failure(request: dict[str, Any]) -> dict[str, Any]:
-        check = ApiRequest(request)
-        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        error = check.text("error", high=ERROR_LIMIT)
-        cause = check.text("cause", high=CAUSE_LIMIT)
-        check.check()
-        assert token is not None
-        backend.send_task_failure(token, error, cause)
-        return {}
-
-    def heartbeat(request: dict[str, Any]) -> dict[str, Any]:
-        check = ApiRequest(request)
-        token = check.text("taskToken", required=True, low=1, high=TOKEN_LIMIT)
-        check.check()
-        assert token is not None
-        backend.send_task_heartbeat(token)
-        return {}
-
-    return {"SendTaskSuccess": success, "SendTaskFailure": failure, "SendTaskHeartbeat": heartbeat}
-
-
 # -- the server --------------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() closes the connections itself, with a grace period
-    allow_reuse_address = True
-    endpoint: SfnEndpoint
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body
-    # until the client's delayed ACK (~40 ms per call on Linux).
-    disable_nagle_algorithm = True
-    server: _Server
-    timeout = 30  # an idle keep-alive connection is closed after this many seconds
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.endpoint._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.endpoint._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("sfn endpoint: " + format, *args)
-
-    def do_POST(self) -> None:
-        self.server.endpoint._serve(self)
-
-    def do_GET(self) -> None:
-        self._answer(404, {"__type": "UnknownOperationException", "message": "POST AWS JSON 1.0 requests to /"})
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        if status >= 400 and "__type" in body:
-            self.send_header("x-amzn-ErrorType", str(body["__type"]))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 class SfnEndpoint:
@@ -412,6 +238,8 @@ class SfnEndpoint:
     Use it as a context manager, or ``start()``/``stop()``; ``url`` is what ``AWS_ENDPOINT_URL_SFN``
     should be set to. ``calls`` journals every request and its answer (token values included: it
     is a test tool, never logged); ``journal=False`` turns it off for a long-running server.
+    The HTTP server is :class:`~sfn_workers.local.api.http.ApiHttpServer` (backlog, request
+    deadline, Host check); this class adds the scripted faults and the journal.
     """
 
     def __init__(
@@ -421,56 +249,37 @@ class SfnEndpoint:
         self.journal = journal
         self.host = host
         self.port = port
-        self._handlers: dict[str, Handler] = _task_handlers(backend)
+        self._handlers: dict[str, Handler] = task_token_actions(backend)
         self._faults: dict[str, list[_Script]] = {}
         self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http: ApiHttpServer | None = None
         self._stopping = threading.Event()
-        self._busy = 0
-        self._idle = threading.Condition(self._lock)
         self.calls: list[Call] = []
 
     # -- lifecycle
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the endpoint is not started")
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        return self._http.url
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; returns once the port is listening."""
-        if self._server is not None:
+        if self._http is not None:
             return
-        server = _Server((self.host, self.port), _RequestHandler)
-        server.endpoint = self
-        self._server = server
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sfn-endpoint", daemon=True
-        )
-        self._thread.start()
+        self._http = ApiHttpServer(self._dispatch, self.host, self.port)
+        self._http.start()
 
     def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, let requests in flight finish for up to ``grace`` seconds, close the rest."""
-        server, thread = self._server, self._thread
-        if server is None:
+        http = self._http
+        if http is None:
             return
         self._stopping.set()  # wakes delayed requests
-        server.shutdown()
-        server.server_close()
-        with self._idle:
-            self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=grace)
-        self._server = None
-        self._thread = None
+        http.stop(grace)
+        self._http = None
 
     def __enter__(self) -> SfnEndpoint:
         self.start()
@@ -484,8 +293,8 @@ class SfnEndpoint:
     @property
     def in_flight(self) -> int:
         """Requests being served right now (delayed ones included)."""
-        with self._lock:
-            return self._busy
+        http = self._http
+        return 0 if http is None else http.in_flight
 
     # -- configuration
 
@@ -528,13 +337,6 @@ class SfnEndpoint:
 
     # -- serving
 
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
     def _next_fault(self, action: str, request: dict[str, Any]) -> Fault | None:
         with self._lock:
             for key in (action, "*"):
@@ -549,96 +351,32 @@ class SfnEndpoint:
                     return script.fault
         return None
 
-    def _journal(self, action: str, request: Any, status: int, code: str | None) -> None:
-        if not self.journal:
+    def _apply_fault(self, action: str, request: dict[str, Any]) -> None:
+        fault = self._next_fault(action, request)
+        if fault is None:
             return
-        with self._lock:
-            self.calls.append(Call(action, request, status, code))
-
-    def _serve(self, http: _RequestHandler) -> None:
-        with self._lock:
-            self._busy += 1  # counted so that stop() can let requests in flight finish
-        try:
-            self._serve_one(http)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
-
-    def _serve_one(self, http: _RequestHandler) -> None:
-        status, body = self._dispatch(http)
-        if status < 0:  # a scripted dropped connection
-            http.close_connection = True
-            with contextlib.suppress(OSError):
-                http.connection.shutdown(socket.SHUT_RDWR)
-            return
-        http._answer(status, body)
+        if fault.kind == "drop":
+            raise DropConnection
+        if fault.kind == "error":
+            raise ApiError(fault.code, fault.message or fault.code, fault.status)
+        self._stopping.wait(fault.seconds)
 
     def answer(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         """Serve one request given its ``X-Amz-Target`` and body, without HTTP (the local runner's
         in-process transport): ``(status, JSON body)``, status -1 for a scripted dropped connection."""
+        http = self._http
+        return self._dispatch(target, raw) if http is None else http.call(target, raw)
+
+    def _dispatch(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self._busy += 1
-        try:
-            return self._dispatch_request(target, raw)
-        finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
+            handlers = dict(self._handlers)
+        action, request, status, body = dispatch(handlers, target, raw, before=self._apply_fault)
+        code = "ConnectionDropped" if status == DROP else body.get("__type") if status != 200 else None
+        self._journal(action, request, status, code)
+        return status, body
 
-    def _dispatch(self, http: _RequestHandler) -> tuple[int, dict[str, Any]]:
-        try:
-            raw = self._read_body(http)
-        except ApiError as exc:
-            self._journal("?", None, exc.status, exc.code)
-            return exc.status, {"__type": exc.code, "message": exc.message}
-        return self._dispatch_request(http.headers.get("X-Amz-Target", ""), raw)
-
-    def _dispatch_request(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
-        action = "?"
-        request: Any = None
-        try:
-            if not target.startswith(TARGET_PREFIX):
-                raise ApiError("UnknownOperationException", f"missing or unknown X-Amz-Target {target[:100]!r}")
-            action = target[len(TARGET_PREFIX) :]
-            try:
-                request = json.loads(raw.decode("utf-8") or "{}")
-            except (UnicodeDecodeError, ValueError):
-                raise ApiError("SerializationException", "the request body is not valid JSON") from None
-            if not isinstance(request, dict):
-                raise ApiError("SerializationException", "the request body must be a JSON object")
-            with self._lock:
-                handler = self._handlers.get(action)
-            if handler is None:
-                raise ApiError("UnknownOperationException", f"unknown operation {action[:100]!r}")
-            fault = self._next_fault(action, request)
-            if fault is not None:
-                if fault.kind == "drop":
-                    self._journal(action, request, -1, "ConnectionDropped")
-                    return -1, {}
-                if fault.kind == "error":
-                    raise ApiError(fault.code, fault.message or fault.code, fault.status)
-                self._stopping.wait(fault.seconds)
-            response = handler(request)
-        except ApiError as exc:
-            self._journal(action, request, exc.status, exc.code)
-            return exc.status, {"__type": exc.code, "message": exc.message}
-        except Exception:  # a bug in a handler must not take the endpoint down
-            _log.exception("sfn endpoint: %s failed", action)
-            self._journal(action, request, 500, "InternalFailure")
-            return 500, {"__type": "InternalFailure", "message": "internal error"}
-        self._journal(action, request, 200, None)
-        return 200, response if isinstance(response, dict) else {}
-
-    @staticmethod
-    def _read_body(http: _RequestHandler) -> bytes:
-        length_text = http.headers.get("Content-Length")
-        try:
-            length = int(length_text) if length_text is not None else 0
-        except ValueError:
-            http.close_connection = True
-            raise ApiError("SerializationException", "bad Content-Length") from None
-        if length < 0 or length > 16 * 1024 * 1024:
-            http.close_connection = True
-            raise ApiError("SerializationException", "request body too large")
-        return http.rfile.read(length) if length else b""
+    def _journal(self, action: str, request: Any, status: int, code: Any) -> None:
+        if not self.journal:
+            return
+        with self._lock:
+            self.calls.append(Call(action, request, status, None if code is None else str(code)))

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
-from sfn_workers.local.tokens import ApiError
+from sfn_workers.local.token_backend import ApiError
 
 
 def client(endpoint: SfnEndpoint, attempts: int = 1) -> Any:

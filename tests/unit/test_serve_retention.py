@@ -1,7 +1,8 @@
 """The local Step Functions service keeps what a long-running server must, and no more.
 
-Retention rule: running executions are always kept; of the closed ones, the newest
-``keep_executions`` are kept, with their histories compressed within ``history_budget_bytes``.
+Retention rule: every execution is kept (description, status, input, output) while the server runs;
+the histories of the newest ``keep_executions`` closed ones are kept, compressed within
+``history_budget_bytes``; older histories are summarised (start and end events).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sfn_workers.local.tokens import ApiError
+from sfn_workers.local.token_backend import ApiError
 
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 ROLE = "arn:aws:iam::123456789012:role/r"
@@ -28,7 +29,7 @@ class NoIntegrations:
 
 def _service(**options: Any) -> Any:
     from sfn_workers.local import asl
-    from sfn_workers.local.service import LocalStepFunctions
+    from sfn_workers.local.api.stepfunctions import LocalStepFunctions
 
     return LocalStepFunctions(lambda clock: NoIntegrations(), asl.TokenBroker(), clock=asl.VirtualClock, **options)
 
@@ -37,50 +38,65 @@ def _run_to_end(service: Any, machine: str, name: str, value: Any = None) -> str
     arn = service.start_execution({"stateMachineArn": machine, "name": name, "input": json.dumps(value or {})})[
         "executionArn"
     ]
-    run = service._runs[arn]
-    assert run.done.wait(10)
+    assert service.wait(arn, 10)
     return str(arn)
 
 
-def test_only_the_newest_closed_executions_are_kept() -> None:
-    # GIVEN a service that keeps 3 closed executions
+def test_every_closed_execution_is_kept_and_only_the_newest_keep_their_history() -> None:
+    # GIVEN a service that keeps the histories of 3 closed executions
     service = _service(keep_executions=3)
     machine = service.create_state_machine({"name": "m", "definition": PASS, "roleArn": ROLE})["stateMachineArn"]
 
     # WHEN 5 executions run to the end
-    arns = [_run_to_end(service, machine, f"e{i}") for i in range(5)]
+    arns = [_run_to_end(service, machine, f"e{i}", {"i": i}) for i in range(5)]
 
-    # THEN the 3 newest are listed and described, the 2 oldest are forgotten
+    # THEN all 5 are listed and described, with their input and output
     listed = [e["executionArn"] for e in service.list_executions({"stateMachineArn": machine})["executions"]]
-    assert listed == list(reversed(arns[2:]))
+    assert listed == list(reversed(arns))
+    for i, arn in enumerate(arns):
+        described = service.describe_execution({"executionArn": arn})
+        assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"i": i})
+    # AND the 3 newest have their full history, the 2 oldest a summary that DescribeExecution announces
+    assert [e["type"] for e in service.get_execution_history({"executionArn": arns[4]})["events"]] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "ExecutionSucceeded",
+    ]
     for arn in arns[:2]:
-        with pytest.raises(ApiError) as caught:
-            service.describe_execution({"executionArn": arn})
-        assert caught.value.code == "ExecutionDoesNotExist"
-    assert service.get_execution_history({"executionArn": arns[4]})["events"][-1]["type"] == "ExecutionSucceeded"
-    # AND a forgotten execution's name can be used again
-    assert _run_to_end(service, machine, "e0") == arns[0]
-    assert service.stats()["closed"] == 3
+        events = service.get_execution_history({"executionArn": arn})["events"]
+        assert [e["type"] for e in events] == ["ExecutionStarted", "ExecutionSucceeded"]
+        assert "dropped" in service.describe_execution({"executionArn": arn})["redriveStatusReason"]
+    assert "redriveStatusReason" not in service.describe_execution({"executionArn": arns[4]})
+    # AND a kept execution's name cannot be used again with another input (as on AWS)
+    with pytest.raises(ApiError) as caught:
+        service.start_execution({"stateMachineArn": machine, "name": "e0", "input": '{"other": 1}'})
+    assert caught.value.code == "ExecutionAlreadyExists"
+    assert (service.stats()["closed"], service.stats()["histories"]) == (5, 3)
     service.close()
 
 
-def test_history_bytes_are_bounded() -> None:
+def test_an_execution_whose_history_passes_the_budget_is_still_described_after_it_ends() -> None:
     # GIVEN a tiny history budget
     service = _service(history_budget_bytes=2_000)
     machine = service.create_state_machine({"name": "m", "definition": PASS, "roleArn": ROLE})["stateMachineArn"]
 
-    # WHEN executions with incompressible inputs close
+    # WHEN executions whose compressed histories each pass the budget close
     import secrets
 
-    for i in range(10):
-        _run_to_end(service, machine, f"e{i}", {"noise": secrets.token_hex(300)})
+    arns = [_run_to_end(service, machine, f"e{i}", {"noise": secrets.token_hex(1_500)}) for i in range(10)]
 
-    # THEN the stored histories stay within the budget, newest kept
+    # THEN the stored histories stay within the budget
     stats = service.stats()
     assert stats["history_bytes"] <= 2_000
-    assert 1 <= stats["closed"] < 10
-    newest = service.list_executions({"stateMachineArn": machine})["executions"][0]
-    assert newest["name"] == "e9"
+    # AND every execution is still described with its status and output, and its history summarised
+    for arn in arns:
+        described = service.describe_execution({"executionArn": arn})
+        assert described["status"] == "SUCCEEDED"
+        assert len(json.loads(described["output"])["noise"]) == 3_000
+        events = service.get_execution_history({"executionArn": arn})["events"]
+        assert events[-1]["type"] == "ExecutionSucceeded"
+        assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == json.loads(described["output"])
     service.close()
 
 

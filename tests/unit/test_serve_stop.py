@@ -36,7 +36,7 @@ class BlockingLambda:
 
 def test_stop_is_final_while_the_handler_still_runs() -> None:
     from sfn_workers.local import asl
-    from sfn_workers.local.service import LocalStepFunctions
+    from sfn_workers.local.api.stepfunctions import LocalStepFunctions
 
     # GIVEN an execution inside a handler that ignores cancellation
     handler = BlockingLambda()

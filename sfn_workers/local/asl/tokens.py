@@ -1,7 +1,7 @@
 """Task tokens of ``.waitForTaskToken`` tasks: issued by the interpreter, closed by SendTask* calls.
 
 One :class:`TokenBroker` serves a whole runner (every execution); the SendTask* HTTP endpoint calls
-it through :class:`sfn_workers.local.tokens.TaskTokenBackend`. A token is answered once; after its
+it through :class:`sfn_workers.local.token_backend.TaskTokenBackend`. A token is answered once; after its
 task ends (answered, timed out, execution stopped) further calls get ``TaskTimedOut`` (timed out) or
 ``TaskDoesNotExist``; a token never issued gets ``InvalidToken``.
 """
@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..tokens import ApiError
+from ..token_backend import ApiError
 
 __all__ = ["TokenBroker", "TokenTicket"]
 

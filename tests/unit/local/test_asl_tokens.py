@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sfn_workers.local.asl import TokenBroker, VirtualClock
-from sfn_workers.local.tokens import ApiError
+from sfn_workers.local.token_backend import ApiError
 
 from .asl_stubs import Functions, events, execute
 

@@ -1,8 +1,10 @@
-"""The task-token side of the Step Functions API, as the local runner and endpoint serve it.
+"""The task-token API backend protocol, and the API error every local backend raises.
 
 ``TaskTokenBackend`` is what answers SendTaskSuccess/Failure/Heartbeat: the interpreter's token
-broker implements it, and the HTTP endpoint (``sfn_endpoint``) speaks AWS JSON 1.0 on top of it.
-A backend refuses a call by raising :class:`ApiError` with the real API's error code.
+broker (``asl.TokenBroker``) implements it, and the HTTP endpoints (``sfn_endpoint``, ``serve``)
+speak AWS JSON 1.0 on top of it. A backend refuses a call by raising :class:`ApiError` with the
+real API's error code. This module imports nothing, so the interpreter can depend on it without
+depending on the API layer. (It was ``sfn_workers.local.tokens``, a near-twin of ``asl/tokens``.)
 """
 
 from __future__ import annotations

@@ -1,0 +1,158 @@
+"""``sfn-workers run``: run the template's state machine on this machine, no AWS account, no Docker.
+
+::
+
+    sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
+                    [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs] [--transport in-process|http]
+
+Progress goes to stderr (one line per state entered and left, with the execution's clock and the
+state's duration; a progress bar for a Map), the execution's output to stdout as JSON, so
+``sfn-workers run ... > output.json`` keeps just the output. Exit status: 0 when the execution
+succeeded, 1 when it failed (timed out, aborted), 2 for bad usage: a missing file, a template
+without a state machine, a Task whose Resource no function of the template matches, an invalid
+definition (the message names the state and the field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sfn_workers.local.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Command,
+    UsageError,
+    add_clock_options,
+    add_template_option,
+    real_time,
+    template_path,
+)
+from sfn_workers.local.cli.progress import Progress, duration
+
+__all__ = ["COMMAND"]
+
+GRAPH_SUFFIXES = (".md", ".html", ".htm", ".svg")
+
+
+def _arguments(run: argparse.ArgumentParser) -> None:
+    add_template_option(run, "SAM template or ASL definition")
+    run.add_argument("--state-machine", "-s", metavar="NAME", help="which state machine, if the template has several")
+    run.add_argument("--input", "-i", metavar="FILE|JSON", help="execution input: a JSON file or JSON text")
+    add_clock_options(run, real_by_default=False)
+    run.add_argument("--history", metavar="FILE", help="write the execution history (JSON) to FILE")
+    run.add_argument("--graph", metavar="FILE", help="draw the path taken: FILE.md (Mermaid), .html or .svg")
+    run.add_argument("--name", metavar="NAME", help="execution name (default: a UUID)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress lines, just the result")
+    run.add_argument("--logs", action="store_true", help="show the handlers' own log lines (stderr)")
+    run.add_argument(
+        "--transport",
+        choices=("in-process", "http"),
+        default="in-process",
+        help="how the handlers' AWS calls reach the embedded emulator: in this process (default) or over HTTP",
+    )
+
+
+def read_input(text: str | None) -> Any:
+    """``--input``: a JSON file, or JSON text."""
+    if text is None:
+        return {}
+    path = Path(text)
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--input {text}: not valid JSON: {exc}") from exc
+        except OSError as exc:
+            raise UsageError(f"--input {text}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    raise UsageError(f"--input {text}: no such file, and not JSON text either")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _open_runner(args: argparse.Namespace) -> Any:
+    from sfn_workers.local.asl import DefinitionError
+    from sfn_workers.local.runner import LocalRunner
+    from sfn_workers.local.sam import TemplateError
+
+    template = template_path(args.template)
+    assert template is not None
+    try:
+        return LocalRunner(
+            template, state_machine=args.state_machine, real_time=real_time(args), transport=args.transport
+        )
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    except DefinitionError as exc:
+        raise UsageError(f"invalid state machine definition: {exc}") from exc
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.graph and Path(args.graph).suffix.lower() not in GRAPH_SUFFIXES:
+        raise UsageError(f"--graph {args.graph}: use a .md, .html or .svg file name")
+    if args.input is None:
+        raise UsageError("--input FILE|JSON is required (the execution input)")
+    value = read_input(args.input)
+    runner = _open_runner(args)
+    real = real_time(args)
+    listener = None if args.quiet else Progress(runner.document, err, real=real)
+    if not args.quiet:
+        err.write(f"sfn-workers run: {runner.name} from {runner.source} ({'real time' if real else 'virtual clock'})\n")
+    # Handlers log to stdout (as in Lambda); here stdout is for the output: their logs go to stderr
+    # with --logs, else nowhere (the final status, error and cause say what went wrong).
+    logs: TextIO = err if args.logs else io.StringIO()
+    with contextlib.redirect_stdout(logs), runner:
+        began = time.perf_counter()
+        result = runner.run(value, name=args.name, listener=listener)
+        took = time.perf_counter() - began
+    summary = f"{result.status} in {duration(took)}"
+    if not real:
+        summary += f" ({duration((result.stop - result.start).total_seconds())} of execution time)"
+    err.write(summary + "\n")
+    if result.status != "SUCCEEDED":
+        from sfn_workers.local.graph import trace
+
+        where = trace(result.history).failed_state
+        err.write(f"failed in state: {where}\n" if where else "")
+        err.write(f"error: {result.error}\ncause: {result.cause}\n")
+    else:
+        out.write(json.dumps(result.output, indent=2, ensure_ascii=False) + "\n")
+    _write_extras(args, runner, result, err)
+    return EXIT_OK if result.status == "SUCCEEDED" else EXIT_FAILED
+
+
+def _write_extras(args: argparse.Namespace, runner: Any, result: Any, err: TextIO) -> None:
+    if args.history:
+        Path(args.history).write_text(json.dumps(result.history, indent=2, default=_json_default), encoding="utf-8")
+        err.write(f"history: {args.history} ({len(result.history)} events)\n")
+    if args.graph:
+        from sfn_workers.local.graph import write_graph
+
+        written = write_graph(args.graph, runner.document, result)
+        err.write(f"graph: {', '.join(str(p) for p in written)}\n")
+
+
+COMMAND = Command(
+    name="run",
+    help="run a state machine locally (handlers in-process, AWS services emulated)",
+    description="Run the template's state machine locally: handlers run in this process, S3/SQS/SNS/DynamoDB "
+    "on an embedded emulator, Wait states and retries on a virtual clock.",
+    add_arguments=_arguments,
+    handler=_run,
+)
