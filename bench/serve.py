@@ -94,7 +94,7 @@ def main() -> None:
     import boto3
     from botocore.config import Config
 
-    from sfn_workers.local.service import start_server
+    from sfn_workers.local.api.server import start_server
 
     srv = start_server("template.yaml", port=0, keep_executions=10_000)
     sfn = boto3.client(

@@ -32,7 +32,7 @@ SLOW = _definition({"Nap": {"Type": "Wait", "Seconds": 120, "End": True}})
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    from sfn_workers.local.service import start_server
+    from sfn_workers.local.api.server import start_server
 
     srv = start_server(None, port=0)
     try:
@@ -389,7 +389,7 @@ def test_graceful_shutdown_aborts_running_executions_and_stops_listening() -> No
     import boto3
     from botocore.config import Config
 
-    from sfn_workers.local.service import start_server
+    from sfn_workers.local.api.server import start_server
 
     # GIVEN a second server with an execution in a long Wait
     srv = start_server(None, port=0)

@@ -26,7 +26,7 @@ Resources:
 
 
 def test_template_state_machines_are_created_at_start_with_their_type(tmp_path: Path) -> None:
-    from sfn_workers.local.service import start_server
+    from sfn_workers.local.api.server import start_server
 
     (tmp_path / "template.yaml").write_text(TEMPLATE)
     srv = start_server(tmp_path / "template.yaml", port=0)
