@@ -150,10 +150,10 @@ class Progress:
             self._bar(name)
         elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
             found = (event.get(kind[0].lower() + kind[1:] + "EventDetails") or {}).get("name")
-            name = found or (self.open_map[-1] if self.open_map else None)
-            if name in self.maps:
-                self.maps[name][0] += 1
-                self._bar(name)
+            iterated = found or (self.open_map[-1] if self.open_map else None)
+            if iterated in self.maps:
+                self.maps[iterated][0] += 1
+                self._bar(iterated)
         elif kind in ("MapStateSucceeded", "MapStateFailed", "MapStateAborted") and self.open_map:
             self.open_map.pop()
             if self.tty:
