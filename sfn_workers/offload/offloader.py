@@ -22,7 +22,7 @@ from sfn_workers.models import Output, json_text
 from sfn_workers.offload import _s3io
 from sfn_workers.offload.options import bucket_name, default_max_bytes, key_prefix, positive_int, setting
 from sfn_workers.offload.planning import INLINE, Plan, field_texts, plan_offload, utf8_len
-from sfn_workers.offload.pointers import ENCODING_GZIP, Pointer, largest_key, new_key, safe_scope
+from sfn_workers.offload.pointers import ENCODING_GZIP, Pointer, find_pointers, largest_key, new_key, safe_scope
 from sfn_workers.offload.resolver import ReadRules, Resolution
 from sfn_workers.retries import RetryPolicy
 
@@ -243,10 +243,14 @@ class S3Offload:
         counted, are at most ``max_bytes`` in all. Refusals raise :class:`PayloadPointerError`
         naming the rule.
         """
+        found: list[tuple[int, Pointer]] = []
+        find_pointers(payload, found)
+        if not found:
+            return payload  # the hot path: one walk of the input, nothing else
         source = clients or default_clients()
         rules = ReadRules(self.bucket, self.prefix, self.max_bytes, self.retry_policy, ENV_BUCKET)
         resolution = Resolution(rules, lambda: source.get("s3"), self._debug)
-        resolved = resolution.resolve(payload)
+        resolved = resolution.resolve(payload, found=found)
         if resolution.fetched:
             self._emit([resolution.stored_bytes], "ResolvedBytes", "ResolvedPointers", count=resolution.fetched)
         return resolved

@@ -49,12 +49,16 @@ class Resolution:
         self.fetched = 0
         self._values: dict[Pointer, Any] = {}
 
-    def resolve(self, payload: Any, nesting: int = 0, weight: int = 1) -> Any:
-        """``payload`` with its pointers replaced; ``weight``: how many times ``payload`` appears."""
-        if not isinstance(payload, (dict, list)):
-            return payload
-        found: list[tuple[int, Pointer]] = []
-        find_pointers(payload, found)
+    def resolve(
+        self, payload: Any, nesting: int = 0, weight: int = 1, found: list[tuple[int, Pointer]] | None = None
+    ) -> Any:
+        """``payload`` with its pointers replaced; ``weight``: how many times ``payload`` appears.
+
+        ``found``: its pointers, when the caller has looked for them already.
+        """
+        if found is None:
+            found = []
+            find_pointers(payload, found)
         if not found:
             return payload
         if nesting > MAX_NESTING:
