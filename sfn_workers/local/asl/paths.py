@@ -36,7 +36,7 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    kind: str  # name | index | wildcard | slice | union | recurse | filter
+    kind: str  # name | index | wildcard | slice | union | recurse | deep (a bracket at every depth) | filter
     arg: Any = None
 
 
@@ -122,6 +122,10 @@ def _apply(values: list[Any], step: _Step) -> list[Any]:
                     out.append(c)
         elif kind == "recurse":
             _descend(v, step.arg, out)
+        elif kind == "deep":
+            nodes = [v]
+            _descend(v, None, nodes)
+            out.extend(_apply([x for x in nodes if isinstance(x, list | Mapping)], step.arg))
         elif kind == "filter":
             items = v if isinstance(v, list) else list(v.values()) if isinstance(v, Mapping) else []
             out.extend(x for x in items if step.arg(x))
@@ -168,6 +172,11 @@ def compile_path(text: str) -> JsonPath:
         c = text[i]
         if text.startswith("..", i):
             i += 2
+            if i < n and text[i] == "[":  # "$..[0]", "$..['k']": the bracket applied at every depth
+                end = _bracket_end(text, i)
+                steps.append(_Step("deep", _bracket(text, text[i + 1 : end].strip())))
+                i = end + 1
+                continue
             if i < n and text[i] == "*":
                 steps.append(_Step("recurse", None))
                 i += 1
@@ -179,6 +188,8 @@ def compile_path(text: str) -> JsonPath:
             i = m.end()
         elif c == ".":
             i += 1
+            if i < n and text[i] == "[":  # Jayway reads "$.[0]" and "$.['key']" as "$[0]" and "$['key']"
+                continue
             if i < n and text[i] == "*":
                 steps.append(_Step("wildcard"))
                 i += 1
