@@ -3,7 +3,8 @@
 * The handler module is imported from the function's CodeUri with its Environment applied (``@task``
   reads its settings at decoration time), once per function: two functions sharing a module each
   get their own copy, as two Lambda functions each get their own sandbox.
-* Each call runs with the function's Environment in ``os.environ`` and a Lambda-like context whose
+* Each call sees the function's Environment through ``os.environ`` (a per-invocation overlay, so
+  functions with different variables run at the same time) and gets a Lambda-like context whose
   ``get_remaining_time_in_millis()`` counts down the function's Timeout; a call that outlives it
   ends like Lambda's (``Sandbox.Timedout``) while its thread is left to finish on its own.
 * Errors come back as :class:`asl.LambdaError` with Lambda's errorType/errorMessage/stackTrace:
@@ -26,8 +27,9 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +38,14 @@ from typing import Any
 
 from sfn_workers.local.sam import REGION, Function
 
-__all__ = ["LambdaContext", "LocalFunction", "PythonFunction", "lambda_error", "runtime_environment"]
+__all__ = [
+    "LambdaContext",
+    "LocalFunction",
+    "PythonFunction",
+    "invocation_environment",
+    "lambda_error",
+    "runtime_environment",
+]
 
 Handler = Callable[[Any, Any], Any]
 
@@ -76,55 +85,88 @@ class LambdaContext:
 # -- environment during a call -------------------------------------------------------------------
 
 
-class _Environment:
-    """Applies a function's variables to ``os.environ`` for the length of a call.
+class _EnvironOverlay(MutableMapping[str, str]):
+    """``os.environ`` seen through the variables of the invocation running in this context.
 
-    ``os.environ`` is one per process, so calls whose variables agree run concurrently (a Map's
-    iterations of one function) and a call whose variables conflict with a running one waits.
+    Installed once in place of ``os.environ``: outside an invocation it reads and writes the real
+    environment; inside one, the function's variables come first and what the handler sets or
+    deletes stays with that invocation. ``os.getenv`` and botocore read through it, so two functions
+    with different environments run at the same time, each seeing its own.
     """
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active: dict[str, tuple[str, int]] = {}
-        self._saved: dict[str, str | None] = {}
+    def __init__(self, real: MutableMapping[str, str]) -> None:
+        self.real = real
 
-    def _fits(self, env: Mapping[str, str]) -> bool:
-        return all(self._active.get(k, (v, 0))[0] == v for k, v in env.items())
+    def __getitem__(self, key: str) -> str:
+        overlay = _overlay.get()
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self.real[key]
 
-    @contextmanager
-    def applied(self, env: Mapping[str, str]) -> Iterator[None]:
-        if not env:  # a plain handler given to the runner: nothing to apply
-            yield
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = _overlay.get()
+        if overlay is None:
+            self.real[key] = value
+        else:
+            overlay[key] = str(value)
+
+    def __delitem__(self, key: str) -> None:
+        overlay = _overlay.get()
+        if overlay is None:
+            del self.real[key]
             return
-        with self._cond:
-            self._cond.wait_for(lambda: self._fits(env))
-            for key, value in env.items():
-                current = self._active.get(key)
-                if current is None:
-                    self._saved[key] = os.environ.get(key)
-                    os.environ[key] = value
-                    self._active[key] = (value, 1)
-                else:
-                    self._active[key] = (value, current[1] + 1)
-        try:
-            yield
-        finally:
-            with self._cond:
-                for key in env:
-                    value, count = self._active[key]
-                    if count > 1:
-                        self._active[key] = (value, count - 1)
-                        continue
-                    del self._active[key]
-                    previous = self._saved.pop(key)
-                    if previous is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = previous
-                self._cond.notify_all()
+        if key not in self:
+            raise KeyError(key)
+        overlay[key] = None
+
+    def _keys(self) -> list[str]:
+        overlay = _overlay.get()
+        if overlay is None:
+            return list(self.real)
+        keys = [k for k in self.real if overlay.get(k, "") is not None]
+        return keys + [k for k, v in overlay.items() if v is not None and k not in self.real]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+    def __repr__(self) -> str:
+        return f"environ({dict(self)!r})"
 
 
-_environment = _Environment()
+_overlay: ContextVar[dict[str, str | None] | None] = ContextVar("sfn_workers_lambda_environment", default=None)
+_install_lock = threading.Lock()
+
+
+def _install_overlay() -> None:
+    """Put the overlay in place of ``os.environ`` (once per process; it passes through when idle)."""
+    if isinstance(os.environ, _EnvironOverlay):
+        return
+    with _install_lock:
+        if not isinstance(os.environ, _EnvironOverlay):
+            setattr(os, "environ", _EnvironOverlay(os.environ))  # noqa: B010 - the type differs on purpose
+
+
+@contextmanager
+def invocation_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Give the code running in this context (thread, or asyncio task) ``env`` on top of the process's."""
+    if not env:  # a plain handler given to the runner: nothing to apply
+        yield
+        return
+    _install_overlay()
+    token = _overlay.set(dict(env))
+    try:
+        yield
+    finally:
+        _overlay.reset(token)
 
 
 def runtime_environment(fn: Function) -> dict[str, str]:
@@ -246,7 +288,7 @@ def _import_handler(key: str, fn: Function, env: Mapping[str, str]) -> Handler:
         sys.path.insert(0, root)
         importlib.invalidate_caches()
         try:
-            with _environment.applied(env):
+            with invocation_environment(env):
                 try:
                     module = importlib.import_module(module_name)
                 except SyntaxError as exc:
@@ -344,7 +386,7 @@ class PythonFunction(LocalFunction):
         overran = False
         ticket = 0
         try:
-            with _environment.applied(self.environment):
+            with invocation_environment(self.environment):
                 ticket = _watchdog.watch(limit)
                 try:
                     result = handler(event, context)
