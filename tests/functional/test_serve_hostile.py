@@ -48,7 +48,7 @@ PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
 _SERVE = """
 import sys
-from sfn_workers.local.service import start_server
+from sfn_workers.local.api.server import start_server
 srv = start_server(None, port=0, max_executions=3)
 print(srv.url, flush=True)
 sys.stdin.read()
