@@ -73,6 +73,7 @@ validate: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
 	$(SAM) validate --region eu-west-1 --template template.yaml
 	$(TOOLS_VENV)/bin/statelint statemachine/order.asl.json
 	$(PY) tools/check_asl.py --template template.yaml
+	$(VENV)/bin/sfn-workers validate --template template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 	$(TOOLS_VENV)/bin/bandit --quiet -c tools/bandit.yaml -r sfn_workers handlers
 

@@ -38,7 +38,7 @@ from sfn_workers.errors import ConfigurationError
 from sfn_workers.local.asl.integrations import LambdaInvocation, TaskError
 from sfn_workers.local.sam import iter_states
 
-__all__ = ["MockConfig", "MockConfigError", "MockedIntegrations", "TestCase"]
+__all__ = ["MockConfig", "MockConfigError", "MockedIntegrations", "ServeMocks", "TestCase", "task_resources"]
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
@@ -148,6 +148,10 @@ class MockConfig:
             raise MockConfigError(f"{path}: not valid JSON: {exc}") from exc
         return cls(document, str(path))
 
+    def mocked_states(self, state_machine: str) -> set[str]:
+        """The states some test case of ``state_machine`` mocks (they may lack a function)."""
+        return {state for states in self.cases.get(state_machine, {}).values() for state in states}
+
     def test_case(self, state_machine: str, name: str, *, only_machine: bool = False) -> TestCase:
         """The test case ``name`` of ``state_machine``. ``only_machine``: the state machine has no name
         of its own (a bare definition), so the one state machine that has such a test case is used."""
@@ -208,3 +212,16 @@ class MockedIntegrations:
     def call_service(self, resource: str, parameters: Any, context: Mapping[str, Any]) -> Any:
         mocked = self._mocked(context)
         return self.inner.call_service(resource, parameters, context) if mocked is None else mocked[1]
+
+
+class ServeMocks:
+    """``sfn-workers serve --mock-config``: StartExecution of ``stateMachineArn#TestCase`` runs that test case."""
+
+    def __init__(self, config: MockConfig, tokens: Any) -> None:
+        self.config = config
+        self.tokens = tokens
+
+    def integrations(self, inner: Any, state_machine: str, definition_text: str, test_case: str) -> MockedIntegrations:
+        """``inner`` behind the test case's mocks; MockConfigError when the config lacks it."""
+        case = self.config.test_case(state_machine, test_case)
+        return MockedIntegrations(inner, case, task_resources(json.loads(definition_text)), self.tokens)

@@ -96,6 +96,7 @@ class Backend:
         self._running = 0
         self._released_at = (0, time.monotonic())  # (closed count, monotonic time) of the last memory release
         self._accepting = True
+        self.mocks: Any = None  # a mock_config.ServeMocks when serve has --mock-config
 
     # -- the action registry ------------------------------------------------------------------------
 
@@ -173,9 +174,17 @@ class Backend:
         return found
 
     def start(
-        self, machine: MachineRecord, name: str | None, input_text: str, value: Any, trace: str | None
+        self,
+        machine: MachineRecord,
+        name: str | None,
+        input_text: str,
+        value: Any,
+        trace: str | None,
+        *,
+        test_case: str | None = None,
     ) -> ExecutionRecord:
-        """Start an execution of ``machine`` (input already validated); an equal running one is returned."""
+        """Start an execution of ``machine`` (input already validated); an equal running one is returned.
+        ``test_case``: run with that test case of the mock config (``stateMachineArn#TestCase``)."""
         with self.lock:
             if not self._accepting:
                 raise ApiError("ServiceUnavailable", "The local endpoint is shutting down", 503)
@@ -195,10 +204,13 @@ class Backend:
             run = ExecutionRecord(arn=run_arn, machine=machine, name=name, start=now(), seq=self._seq)
             run.input_text, run.trace_header = input_text, trace
             clock = self._clock()
+            integrations = self._integrations(clock)
+            if test_case is not None:
+                integrations = self._mocked(integrations, machine, test_case)
             run.execution = self._asl.Execution(
                 machine.definition,
                 value,
-                integrations=self._integrations(clock),
+                integrations=integrations,
                 clock=clock,
                 tokens=self.tokens,
                 name=name,
@@ -219,6 +231,17 @@ class Backend:
             machine.runs[run_arn] = run
             self._running += 1
         return run
+
+    def _mocked(self, integrations: Any, machine: MachineRecord, test_case: str) -> Any:
+        if self.mocks is None:
+            raise ApiError(
+                "ValidationException",
+                f"test case {test_case!r}: start sfn-workers serve with --mock-config FILE to run test cases",
+            )
+        try:
+            return self.mocks.integrations(integrations, machine.name, machine.definition_text, test_case)
+        except ValueError as exc:  # MockConfigError: no such state machine or test case in the config
+            raise ApiError("ValidationException", str(exc)) from None
 
     def _execute(self, run: ExecutionRecord) -> None:
         execution = run.execution

@@ -21,7 +21,7 @@ _SYNC_GRACE_SECONDS = 5
 
 def _start(backend: Backend, request: dict[str, Any], *, sync: bool) -> ExecutionRecord:
     r = ApiRequest(request)
-    machine_arn = r.required_text("stateMachineArn", high=ARN_MAX_CHARS)
+    machine_arn, _, test_case = r.required_text("stateMachineArn", high=ARN_MAX_CHARS).partition("#")
     name = r.text("name", low=1, high=NAME_MAX_CHARS)
     input_text = r.text("input", high=PAYLOAD_MAX_BYTES, utf8=True)
     trace = r.text("traceHeader", high=256)
@@ -36,7 +36,7 @@ def _start(backend: Backend, request: dict[str, Any], *, sync: bool) -> Executio
         value = parse_document(input_text)
     except ValueError as exc:
         raise ApiError("InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'") from None
-    return backend.start(machine, name, input_text, value, trace)
+    return backend.start(machine, name, input_text, value, trace, test_case=test_case or None)
 
 
 def start_execution(backend: Backend, request: dict[str, Any]) -> dict[str, Any]:

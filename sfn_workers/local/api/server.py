@@ -23,6 +23,7 @@ from sfn_workers.local.api.protocol import dispatch
 from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES
 from sfn_workers.local.api.stepfunctions import LocalStepFunctions
 from sfn_workers.local.environment import LocalEnvironment
+from sfn_workers.local.mock_config import MockConfig, ServeMocks
 
 __all__ = ["DEFAULT_PORT", "Server", "banner", "serve", "start_server"]
 
@@ -68,12 +69,15 @@ def start_server(
     endpoint_url: str | None = None,
     allow_hosts: Iterable[str] = (),
     request_timeout: float = 10.0,
+    mock_config: str | Path | Mapping[str, Any] | None = None,
 ) -> Server:
     """Start the local Step Functions API on ``host:port`` (0: any free port) and return it.
 
     ``template``: a SAM template whose functions run in-process and whose state machines are created
     at start (None: only state machines created through the API, running against the emulator).
-    Raises TemplateError, ApiError (a state machine that is not valid ASL) or OSError (cannot listen).
+    ``mock_config``: a mock config in AWS Step Functions Local's format; StartExecution of
+    ``stateMachineArn#TestCase`` runs that test case.
+    Raises TemplateError, MockConfigError, ApiError (a state machine that is not valid ASL) or OSError (cannot listen).
     """
     loaded = None
     if template is not None:
@@ -82,8 +86,10 @@ def start_server(
         loaded = load_template(Path(template), parameters=parameters)
     environment = LocalEnvironment(loaded, real_time=not virtual_time, endpoint_url=endpoint_url)
     machines = list(loaded.state_machines.values()) if loaded is not None else []
+    mocks = MockConfig.load(mock_config) if mock_config is not None else None
     for machine in machines:
-        environment.check_resources(machine.definition)
+        mocked = mocks.mocked_states(machine.name) if mocks is not None else set()
+        environment.check_resources(machine.definition, skip=mocked.__contains__)
     if loaded is not None:  # nested executions (states:startExecution) of the template's state machines
         environment.services.connect(environment)
     service = LocalStepFunctions(
@@ -95,6 +101,8 @@ def start_server(
         keep_executions=keep_executions,
         history_budget_bytes=history_budget_bytes,
     )
+    if mocks is not None:
+        service.mocks = ServeMocks(mocks, environment.tokens)
     for machine in machines:
         service.add_state_machine(machine.name, machine.definition, type=machine.type)
     actions = service.actions()

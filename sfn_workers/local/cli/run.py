@@ -4,6 +4,7 @@
 
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
                     [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs] [--transport in-process|http]
+                    [--mock-config FILE --test-case NAME]
 
 Progress goes to stderr (one line per state entered and left, with the execution's clock and the
 state's duration; a progress bar for a Map), the execution's output to stdout as JSON, so
@@ -57,6 +58,8 @@ def _arguments(run: argparse.ArgumentParser) -> None:
         default="in-process",
         help="how the handlers' AWS calls reach the embedded emulator: in this process (default) or over HTTP",
     )
+    run.add_argument("--mock-config", metavar="FILE", help="mocked Task responses (AWS Step Functions Local's format)")
+    run.add_argument("--test-case", metavar="NAME", help="the test case of --mock-config to run")
 
 
 def read_input(text: str | None) -> Any:
@@ -86,20 +89,28 @@ def _json_default(value: Any) -> Any:
 
 def _open_runner(args: argparse.Namespace) -> Any:
     from sfn_workers.local.asl import DefinitionError
+    from sfn_workers.local.mock_config import MockConfigError
     from sfn_workers.local.runner import LocalRunner
     from sfn_workers.local.sam import TemplateError
 
     template = template_path(args.template)
     assert template is not None
+    if (args.mock_config is None) != (args.test_case is None):
+        raise UsageError("--mock-config FILE and --test-case NAME go together")
     try:
         return LocalRunner(
-            template, state_machine=args.state_machine, real_time=real_time(args), transport=args.transport
+            template,
+            state_machine=args.state_machine,
+            real_time=real_time(args),
+            transport=args.transport,
+            mock_config=args.mock_config,
+            test_case=args.test_case,
         )
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     except DefinitionError as exc:
         raise UsageError(f"invalid state machine definition: {exc}") from exc
-    except TemplateError as exc:
+    except (TemplateError, MockConfigError) as exc:
         raise UsageError(str(exc)) from exc
 
 

@@ -41,11 +41,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         default=1000,
         help="executions waiting for a slot; beyond it StartExecution answers ExecutionLimitExceeded (default 1000)",
     )
+    parser.add_argument(
+        "--mock-config",
+        metavar="FILE",
+        help="mocked Task responses (AWS Step Functions Local's format); StartExecution of ARN#TestCase runs one",
+    )
 
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from sfn_workers.local.api.protocol import ApiError
     from sfn_workers.local.api.server import serve
+    from sfn_workers.local.mock_config import MockConfigError
     from sfn_workers.local.sam import TemplateError
 
     template = template_path(args.template, required=False)
@@ -66,8 +72,9 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             virtual_time=not real_time(args),
             max_executions=args.max_executions,
             max_queued=args.max_queued,
+            mock_config=args.mock_config,
         )
-    except TemplateError as exc:
+    except (TemplateError, MockConfigError) as exc:
         raise UsageError(str(exc)) from exc
     except ApiError as exc:  # a state machine of the template is not valid ASL
         raise UsageError(f"{template}: {exc.message}") from exc
