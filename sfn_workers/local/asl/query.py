@@ -90,6 +90,13 @@ class DataFlow:
     output: Field | None = None
     assign: Field | None = None
 
+    @property
+    def plain(self) -> bool:
+        """No JSONPath result handling: the output is the result as it is (the common Task)."""
+        return (
+            self.result_selector is None and self.assign is None and self.result_path == "$" and self.output_path == "$"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Found:
@@ -253,6 +260,8 @@ class _JsonPath:
         return self._path(frame, flow.input_path, raw)
 
     def arguments(self, frame: Frame, flow: DataFlow, raw: Any) -> Any:
+        if flow.parameters is None and flow.input_path == "$":
+            return raw
         value = self._path(frame, flow.input_path, raw)
         return value if flow.parameters is None else self._template(frame, flow.parameters, value)
 
@@ -273,6 +282,8 @@ class _JsonPath:
             raise StatesError("States.Runtime", f"Invalid path '{path}' : {exc}") from exc
 
     def finish(self, frame: Frame, flow: DataFlow, raw: Any, result: Any, default_output: Any = UNDEFINED) -> Any:
+        if flow.plain:
+            return result
         if flow.result_selector is not None:
             result = self._template(frame, flow.result_selector, result)
         assigned = self._template(frame, flow.assign, result)

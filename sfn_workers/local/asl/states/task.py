@@ -35,7 +35,7 @@ def run_task(engine: Engine, run: StateRun, spec: TaskSpec, raw: Any) -> tuple[s
 
 def _number(run: StateRun, spec: TaskSpec, raw: Any, name: str) -> float | None:
     fld, path = (spec.timeout, spec.timeout_path) if name == "TimeoutSeconds" else (spec.heartbeat, spec.heartbeat_path)
-    found = spec.query.read(run, raw, raw, fld, path)
+    found = None if fld is None and path is None else spec.query.read(run, raw, raw, fld, path)
     if found is None:
         return None
     v = found.value
