@@ -36,9 +36,12 @@ __all__ = [
     "NAMESPACE_DEFAULT",
     "URGENT",
     "Recorder",
+    "begin",
     "count",
     "current",
     "emit",
+    "end",
+    "failed",
     "invocation",
 ]
 
@@ -46,7 +49,7 @@ NAMESPACE_DEFAULT = "sfn-workers"
 
 #: Error names that mean a task token or a payload is at risk: each is also counted as a metric of
 #: that name (besides the ``details`` of the metric that carried it), for alarms.
-AT_RISK_ERRORS = frozenset({"WorkerTimeout", "RetryBudgetExhausted", "PayloadPointerError", "CallbackDeliveryError"})
+AT_RISK_ERRORS = frozenset({"WorkerTimeout", "PayloadPointerError", "CallbackDeliveryError"})
 
 #: Metrics written at once even inside an invocation: the watchdog fires just before Lambda may
 #: freeze or end the sandbox, so the invocation's own document might never be written.
@@ -68,6 +71,7 @@ METRICS: Mapping[str, tuple[str, str]] = {
     "OffloadedItemsObjects": ("Count", "objects written by write_items"),
     "ResolvedBytes": ("Bytes", "bytes read from S3 to resolve pointers in an input"),
     "ResolvedPointers": ("Count", "pointers resolved in an input"),
+    "RetryBudgetExhausted": ("Count", "the retry budget refused a retry (a dependency is failing)"),
     "Errors": ("Count", "an invocation ended with an exception (details: error)"),
     **{name: ("Count", f"{name}: a token or payload at risk") for name in sorted(AT_RISK_ERRORS)},
 }
@@ -168,6 +172,23 @@ def current() -> Recorder | None:
     return _current.get()
 
 
+def begin(recorder: Recorder) -> contextvars.Token[Recorder | None]:
+    """Make ``recorder`` the current invocation's (the decorator's hot path: no generator)."""
+    return _current.set(recorder)
+
+
+def failed(recorder: Recorder, exc: BaseException) -> None:
+    """Count an exception leaving the invocation (``Errors``, details ``error``)."""
+    name = getattr(exc, "error_name", None) or getattr(exc, "error", None) or type(exc).__name__
+    recorder.add("Errors", 1, "Count", error=str(name)[:256])
+
+
+def end(token: contextvars.Token[Recorder | None], recorder: Recorder) -> None:
+    """Write the invocation's document and restore the previous recorder."""
+    _current.reset(token)
+    recorder.flush()
+
+
 @contextlib.contextmanager
 def invocation(recorder: Recorder) -> Iterator[Recorder]:
     """Gather this invocation's metrics in ``recorder``; write them as one document at the end.
@@ -175,16 +196,14 @@ def invocation(recorder: Recorder) -> Iterator[Recorder]:
     An exception passing through is counted (``Errors``, details ``error``: its class name, or a
     ``TaskFailure``'s error name) before the document is written.
     """
-    reset = _current.set(recorder)
+    token = begin(recorder)
     try:
         yield recorder
     except BaseException as exc:
-        name = getattr(exc, "error_name", None) or getattr(exc, "error", None) or type(exc).__name__
-        recorder.add("Errors", 1, "Count", error=str(name)[:256])
+        failed(recorder, exc)
         raise
     finally:
-        _current.reset(reset)
-        recorder.flush()
+        end(token, recorder)
 
 
 def emit(name: str, value: float, unit: str = "Count", **details: str) -> None:

@@ -6,6 +6,7 @@ validating and dumping, never for building a schema.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import json
 import threading
@@ -174,7 +175,8 @@ def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
         except BaseException as exc:
             outcome["error"] = exc
 
-    thread = threading.Thread(target=run, name="sfn-workers-async")
+    # The invocation's context (log keys, metrics recorder) goes with the coroutine's thread.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="sfn-workers-async")
     thread.start()
     thread.join()
     if "error" in outcome:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, Protocol, TypeVar, cast, overload
 
-from sfn_workers import _log
+from sfn_workers import _log, _metrics
 from sfn_workers._aws import Clients, default_clients
 from sfn_workers._tracing import Tracing
 from sfn_workers.config import STATES_PAYLOAD_LIMIT, Settings, effective_margin_ms, non_empty
@@ -43,7 +43,7 @@ from sfn_workers.offload import S3Offload
 from sfn_workers.sources import Mode, Unit, classify, split_payload
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
 
 __all__ = ["DEFAULT_TOKEN_FIELD", "Task", "TaskHandler", "task"]
@@ -69,10 +69,12 @@ class Task(Generic[P, R]):
         timeout_margin_ms: float | None = None,
         clients: Mapping[str, Any] | Clients | None = None,
         logger: Logger | None = None,
+        metrics: Metrics | None = None,
         idempotency: BasePersistenceLayer | None = None,
         idempotency_config: IdempotencyConfig | None = None,
     ) -> None:
         self.fn = fn
+        self.metrics = metrics
         self.signature = inspect_function(fn)
         self.settings = Settings.resolve(heartbeat_seconds=heartbeat_seconds, timeout_margin_ms=timeout_margin_ms)
         self.token_field = non_empty("token_field", token_field) or DEFAULT_TOKEN_FIELD
@@ -95,16 +97,26 @@ class Task(Generic[P, R]):
     # -- entry point ---------------------------------------------------------------------------
 
     def __call__(self, event: Any, context: Any = None) -> Any:
-        mode = classify(event, self.token_field)
-        if mode is Mode.DIRECT:
-            return self.run_direct(event, context)
-        if mode is Mode.CALLBACK:
-            from sfn_workers.callbacks import run_callback  # threads and reporting: only tokens need them
+        # One EMF document per invocation: the metrics of every step (and of the threads it
+        # starts, which copy this context) are summed in one recorder, written at the end.
+        recorder = _metrics.Recorder(metrics=self.metrics, service=self.logger.service)
+        token = _metrics.begin(recorder)
+        try:
+            mode = classify(event, self.token_field)
+            if mode is Mode.DIRECT:
+                return self.run_direct(event, context)
+            if mode is Mode.CALLBACK:
+                from sfn_workers.callbacks import run_callback  # threads and reporting: only tokens need them
 
-            return run_callback(self, event, context)
-        from sfn_workers.batch import run_batch
+                return run_callback(self, event, context)
+            from sfn_workers.batch import run_batch
 
-        return run_batch(self, event, context)
+            return run_batch(self, event, context)
+        except BaseException as exc:
+            _metrics.failed(recorder, exc)
+            raise
+        finally:
+            _metrics.end(token, recorder)
 
     def run_direct(self, event: Any, lambda_context: Any) -> Any:
         """Direct mode: return the output, or raise so that the state sees the error name."""
@@ -349,6 +361,7 @@ def task(
     timeout_margin_ms: float | None = None,
     clients: Mapping[str, Any] | Clients | None = None,
     logger: Logger | None = None,
+    metrics: Metrics | None = None,
     idempotency: BasePersistenceLayer | None = None,
     idempotency_config: IdempotencyConfig | None = None,
 ) -> Callable[[Callable[P, R]], TaskHandler[P, R]]: ...
@@ -365,6 +378,7 @@ def task(
     timeout_margin_ms: float | None = None,
     clients: Mapping[str, Any] | Clients | None = None,
     logger: Logger | None = None,
+    metrics: Metrics | None = None,
     idempotency: BasePersistenceLayer | None = None,
     idempotency_config: IdempotencyConfig | None = None,
 ) -> TaskHandler[P, R] | Callable[[Callable[P, R]], TaskHandler[P, R]]:
@@ -385,6 +399,9 @@ def task(
         clients: boto3 clients to use instead of creating them (``{"s3": ..., "stepfunctions": ...}``).
         logger: the Powertools Logger for ``ctx.logger`` and the framework's lines (default: one
             of service ``POWERTOOLS_SERVICE_NAME``, else ``sfn-workers``).
+        metrics: a Powertools ``Metrics`` whose namespace the framework's own metrics use (one EMF
+            document per invocation; default namespace ``POWERTOOLS_METRICS_NAMESPACE``, else
+            ``sfn-workers``). See docs/operations.md.
         idempotency: a Powertools persistence layer: the function runs at most once per key of
             the validated input; a replay gets the stored output.
         idempotency_config: Powertools' ``IdempotencyConfig`` (``event_key_jmespath`` applies to
@@ -402,6 +419,7 @@ def task(
                 timeout_margin_ms=timeout_margin_ms,
                 clients=clients,
                 logger=logger,
+                metrics=metrics,
                 idempotency=idempotency,
                 idempotency_config=idempotency_config,
             )

@@ -59,8 +59,9 @@ class RetryEvent:
 def log_retry(event: RetryEvent) -> None:
     """The default ``observer``: a log line (attempt, delay, reason) and a metric per event.
 
-    Metrics: ``Retries`` (dimension ``reason``: throttling, server, connection, timeout or the
-    exception class) and ``RetriesRefused`` (dimension ``cause``: deadline or budget).
+    Metrics (docs/operations.md): ``Retries`` (detail ``reason``: throttling, server, connection,
+    timeout or the exception class), ``RetriesRefused`` (detail ``cause``: deadline or budget) and,
+    when the budget refused, ``RetryBudgetExhausted`` (an alarm watches it: a dependency is failing).
     """
     from sfn_workers import _log, _metrics
 
@@ -78,6 +79,8 @@ def log_retry(event: RetryEvent) -> None:
         message = "retry budget empty: not retrying" if event.outcome == "budget" else "deadline near: not retrying"
         _log.get_logger().warning(message, extra=extra)
         _metrics.count("RetriesRefused", cause=event.outcome)
+        if event.outcome == "budget":
+            _metrics.count("RetryBudgetExhausted")
 
 
 def _strategy(jitter: str | Strategy, base: float, cap: float) -> Strategy:

@@ -118,3 +118,45 @@ def test_each_outcome_is_counted(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint
     assert names.count("CallbackUndeliverable") == 1
     assert names.count("WatchdogFired") == 1
     assert names.count("Heartbeats") == 1
+
+
+def test_each_invocation_writes_one_emf_document_in_the_namespace_set_in_code(
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, capsys: Any
+) -> None:
+    # GIVEN a callback task with heartbeats whose metrics namespace is set in code, on a Powertools Metrics
+    from aws_lambda_powertools import Metrics
+
+    def work(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        ctx.heartbeat()
+        ctx.heartbeat()
+        return payload
+
+    handler = handler_of(work, metrics=Metrics(namespace="Orders"))
+    # WHEN a burst of 20 invocations runs, 5 of them on tokens already closed
+    for n in range(20):
+        token = tokens.issue()
+        if n % 4 == 0:
+            tokens.close(token)
+        handler({"taskToken": token, "n": n}, FakeLambdaContext(5))
+    # THEN exactly one document per invocation, each in the namespace set in code
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(documents) == 20
+    assert {d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in documents} == {"Orders"}
+    # AND each sums its own invocation's metrics: two heartbeats and one outcome, or a closed token
+    delivered = [d for d in documents if "CallbackSuccess" in d]
+    assert len(delivered) == 15 and all(d["Heartbeats"] == 2 for d in delivered)
+    assert sum(d.get("CallbackTokenClosed", 0) for d in documents) == 5
+
+
+def test_a_direct_mode_failure_is_counted_in_the_invocations_document(capsys: Any) -> None:
+    from sfn_workers import TaskFailure
+
+    def work(payload: dict[str, Any]) -> dict[str, Any]:
+        raise TaskFailure("PayloadPointerError", "the object expired")
+
+    handler = handler_of(work)
+    with pytest.raises(Exception, match="the object expired"):
+        handler({"n": 1}, FakeLambdaContext(5))
+    [document] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert document["Errors"] == 1 and document["PayloadPointerError"] == 1  # the at-risk alarm's metric
+    assert document["details"]["Errors"] == {"error": {"PayloadPointerError": 1}}

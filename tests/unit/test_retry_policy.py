@@ -6,6 +6,7 @@ No real time passes: every test injects ``sleep`` (recording), ``clock`` and ``r
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from typing import Any
 
@@ -442,3 +443,17 @@ def test_an_observer_that_fails_does_not_replace_the_error() -> None:
     with pytest.raises(ClientError) as caught:
         retry(attempts=2, sleep=lambda _: None, observer=broken, budget=None).call(Flaky(error, error))
     assert caught.value is error
+
+
+def test_a_budget_refusal_is_counted_for_the_retry_budget_alarm() -> None:
+    # GIVEN an invocation's metrics recorder and an empty retry budget
+    from sfn_workers import _metrics
+
+    lines: list[str] = []
+    clock = FakeClock()
+    with pytest.raises(RetryBudgetExhausted), _metrics.invocation(_metrics.Recorder(write=lines.append)):
+        retry(sleep=clock.sleep, clock=clock, budget=RetryBudget(0)).call(Flaky(client_error("Throttling")))
+    # THEN the invocation's document counts the refusal and the metric the alarm watches
+    [document] = [json.loads(line) for line in lines]
+    assert document["RetriesRefused"] == 1 and document["RetryBudgetExhausted"] == 1
+    assert document["details"]["RetriesRefused"] == {"cause": {"budget": 1}}
