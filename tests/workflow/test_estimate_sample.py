@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def test_the_standard_cost_is_transitions_times_the_price_and_express_is_flagged
 
 def test_the_command_prints_costs_and_the_first_binding_quota(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "sfn_workers.local.estimate_cli", "--template", str(TEMPLATE),
+        [sys.executable, "-m", "sfn_workers.local.cli", "estimate", "--template", str(TEMPLATE),
          "--input", str(ROOT / "events" / "execution-happy.json"), "--rate", "1000", "--runs", "1", "--json"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
@@ -71,3 +72,23 @@ def test_the_command_prints_costs_and_the_first_binding_quota(tmp_path: Path) ->
     assert report["rate"] == 1000 and report["first_binding"]["name"] == "Standard StartExecution"
     assert report["per_million"]["STANDARD"] > report["per_million"]["EXPRESS"] > 0
     assert "waitForTaskToken" in " ".join(report["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--rate", "0"], "--rate must be a positive number"),
+        (["--rate", "nan"], "--rate must be a positive number"),
+        (["--rate", "10", "--runs", "0"], "--runs must be at least 1"),
+        (["--rate", "10", "--facts", "missing.json"], "--facts:"),
+        (["--rate", "10", "--input", "{not json"], "--input is neither"),
+        (["--rate", "10", "--template", "nope.yaml"], "template not found"),
+    ],
+)
+def test_bad_usage_is_one_clear_line_and_exit_status_2(arguments: list[str], message: str) -> None:
+    from sfn_workers.local.cli import main
+
+    args = ["estimate", "--template", str(TEMPLATE), "--input", "{}", *arguments]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(args, out=out, err=err) == 2
+    assert message in err.getvalue() and out.getvalue() == ""

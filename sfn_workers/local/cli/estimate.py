@@ -1,5 +1,7 @@
 """``sfn-workers estimate``: the cost and the first binding quota of a workflow at a rate, from a local run.
 
+The arithmetic is :mod:`sfn_workers.local.estimate`'s; this module is the command line around it.
+
 ::
 
     sfn-workers estimate [--template template.yaml] [--state-machine NAME] --input FILE|JSON --rate N
@@ -9,7 +11,8 @@
 
 With ``--input`` it runs the workflow locally (one warm-up run, then ``--runs`` measured ones) and
 counts everything; with ``--history`` it reads a saved history, which holds the transitions and the
-Lambda invocations but not the AWS requests the functions made. Exit status 0, or 2 for bad usage.
+Lambda invocations but not the AWS requests the functions made. Exit status 0, 1 when the
+measured execution fails, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -18,23 +21,22 @@ import argparse
 import contextlib
 import io
 import json
-import sys
+import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from sfn_workers.local.cli.common import EXIT_FAILED, EXIT_OK, Command, UsageError, add_template_option, template_path
 from sfn_workers.local.estimate import Estimate, Usage, estimate, measure, render, usage_from_history
 from sfn_workers.local.facts import load_facts
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["COMMAND", "as_json"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``estimate`` (shared by ``sfn-workers estimate`` and ``python -m``)."""
-    parser.add_argument("--template", default="template.yaml", help="SAM template (default: template.yaml)")
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    add_template_option(parser, "SAM template to run")
     parser.add_argument("--state-machine", help="which state machine of the template")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="execution input: a JSON file or JSON text (runs the workflow locally)")
@@ -101,35 +103,47 @@ def as_json(result: Estimate) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
-    """Run ``estimate`` with parsed arguments; returns the exit status."""
-    out, err = out or sys.stdout, err or sys.stderr
+def _estimate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if not (args.rate > 0 and math.isfinite(args.rate)):
+        raise UsageError(f"--rate must be a positive number of executions per second, not {args.rate:g}")
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
     try:
         facts = load_facts(args.facts) if args.facts else load_facts()
-        if args.history:
-            usage = _usage_from_saved(Path(args.history), args.lambda_ms, args.memory_mb)
-            err.write("note: a saved history holds no AWS requests; run with --input to count them\n")
-        else:
-            err.write(f"estimate: running {args.template} locally ({args.runs} measured runs after a warm-up)\n")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--facts: {exc}") from exc
+    if args.history:
+        if not Path(args.history).is_file():
+            raise UsageError(f"history not found: {args.history}")
+        usage = _usage_from_saved(Path(args.history), args.lambda_ms, args.memory_mb)
+        err.write("note: a saved history holds no AWS requests; run with --input to count them\n")
+    else:
+        template = template_path(args.template)
+        assert template is not None  # required: a usage error otherwise
+        try:
+            order = _read_input(args.input)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--input is neither a JSON file nor JSON text: {exc}") from exc
+        err.write(f"estimate: running {template} locally ({args.runs} measured runs after a warm-up)\n")
+        try:
             # Handlers log to stdout, as in Lambda; here stdout is for the estimate: their lines go nowhere.
             with contextlib.redirect_stdout(io.StringIO()):
                 usage = measure(
-                    args.template, _read_input(args.input), runs=args.runs,
-                    state_machine=args.state_machine, lambda_ms=args.lambda_ms,
-                )  # fmt: skip
-        result = estimate(usage, args.rate, workflow_type=args.type, facts=facts, arch=args.arch)
-    except (OSError, ValueError, RuntimeError) as exc:
-        err.write(f"sfn-workers estimate: {exc}\n")
-        return 2
+                    template, order, runs=args.runs, state_machine=args.state_machine, lambda_ms=args.lambda_ms
+                )
+        except RuntimeError as exc:
+            err.write(f"sfn-workers estimate: {exc}\n")
+            return EXIT_FAILED
+    result = estimate(usage, args.rate, workflow_type=args.type, facts=facts, arch=args.arch)
     out.write((json.dumps(as_json(result), indent=2) if args.json else render(result)) + "\n")
-    return 0
+    return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sfn-workers estimate", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+COMMAND = Command(
+    name="estimate",
+    help="cost per million executions (Standard, Express) and the first AWS quota to bind, from a local run",
+    description="Run the workflow locally (or read a saved history), count what one execution uses, and "
+    "price it at --rate executions/s with AWS's public prices and quotas (sfn_workers/local/data).",
+    add_arguments=_arguments,
+    handler=_estimate,
+)
