@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sfn_workers.local.api import executions, machines
+from sfn_workers.local.api import definition_check, executions, machines, tags
 from sfn_workers.local.api.backend import Action, Backend, IntegrationsFactory
 from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES
 from sfn_workers.local.api.task_tokens import task_token_actions
@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["ACTION_TABLES", "LocalStepFunctions"]
 
 #: The action tables every LocalStepFunctions serves, in order (a later table replaces an action).
-ACTION_TABLES: tuple[Mapping[str, Action], ...] = (machines.ACTIONS, executions.ACTIONS)
+ACTION_TABLES: tuple[Mapping[str, Action], ...] = (
+    machines.ACTIONS,
+    executions.ACTIONS,
+    definition_check.ACTIONS,
+    tags.ACTIONS,
+)
 
 
 class LocalStepFunctions(Backend):
