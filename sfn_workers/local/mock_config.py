@@ -88,6 +88,11 @@ class TestCase:
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @classmethod
+    def always(cls, state: str, kind: str, value: Any) -> TestCase:
+        """A test case whose ``state`` answers every invocation with ``kind`` (Return/Throw) ``value``."""
+        return cls("", "", {state: ("", [_Answer(0, 1 << 62, kind, value)])})
+
     def mocks(self, state: str) -> bool:
         return state in self.states
 

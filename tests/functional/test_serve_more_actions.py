@@ -30,7 +30,8 @@ def sfn() -> Iterator[Any]:
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
+            # TestState's "sync-" host prefix cannot be put in front of 127.0.0.1
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
         )
     finally:
         server.close(grace=5)
@@ -93,3 +94,86 @@ def test_tag_errors_have_awss_codes(sfn: Any) -> None:
     assert code(lambda: sfn.list_tags_for_resource(resourceArn=missing)) == "ResourceNotFound"
     assert code(lambda: sfn.tag_resource(resourceArn="arn:aws:s3:::bucket", tags=[])) == "InvalidArn"
     assert code(lambda: sfn.tag_resource(resourceArn=arn, tags=fifty_one)) == "TooManyTags"
+
+
+# -- TestState ---------------------------------------------------------------------------------------
+
+TASK = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+    "Parameters": {"Bucket": "b", "Key.$": "$.key"},
+    "ResultSelector": {"body.$": "$.Body"},
+    "Retry": [{"ErrorEquals": ["S3.NoSuchKeyException"], "MaxAttempts": 2}],
+    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Recover"}],
+    "Next": "Done",
+}
+
+
+def test_state_runs_a_pass_state_and_names_the_next_state(sfn: Any) -> None:
+    state = {"Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"}, "Next": "Report"}
+
+    answer = sfn.test_state(definition=json.dumps(state), input=json.dumps({"a": 2, "b": 3}))
+
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"sum": 5}
+    assert answer["nextState"] == "Report"
+    assert "inspectionData" not in answer  # INFO shows none
+
+
+def test_state_with_a_mocked_result_and_debug_inspection(sfn: Any) -> None:
+    answer = sfn.test_state(
+        definition=json.dumps(TASK),
+        input=json.dumps({"key": "k"}),
+        inspectionLevel="DEBUG",
+        mock={"result": json.dumps({"Body": "hello"})},
+    )
+
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"body": "hello"}
+    assert answer["nextState"] == "Done"
+    data = answer["inspectionData"]
+    assert json.loads(data["input"]) == {"key": "k"}
+    assert json.loads(data["afterParameters"]) == {"Bucket": "b", "Key": "k"}
+    assert json.loads(data["result"]) == {"Body": "hello"}
+
+
+def test_state_error_matching_a_retrier_is_retriable_then_caught(sfn: Any) -> None:
+    failing = {"errorOutput": {"error": "S3.NoSuchKeyException", "cause": "gone"}}
+
+    given = json.dumps({"key": "k"})
+    first = sfn.test_state(definition=json.dumps(TASK), input=given, mock=failing)
+    last = sfn.test_state(
+        definition=json.dumps(TASK), input=given, mock=failing, stateConfiguration={"retrierRetryCount": 2}
+    )
+
+    assert (first["status"], first["error"], first["cause"]) == ("RETRIABLE", "S3.NoSuchKeyException", "gone")
+    assert "nextState" not in first
+    assert last["status"] == "CAUGHT_ERROR"
+    assert last["nextState"] == "Recover"
+    assert json.loads(last["output"])["error"]["Error"] == "S3.NoSuchKeyException"
+
+
+def test_state_of_a_whole_machine_by_name_with_variables(sfn: Any) -> None:
+    machine = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Greet",
+        "States": {
+            "Greet": {"Type": "Pass", "Output": "{% 'hi ' & $who %}", "End": True},
+        },
+    }
+
+    answer = sfn.test_state(definition=json.dumps(machine), stateName="Greet", variables=json.dumps({"who": "ada"}))
+
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == "hi ada"
+
+
+def test_state_fail_and_bad_requests(sfn: Any) -> None:
+    failed = sfn.test_state(definition=json.dumps({"Type": "Fail", "Error": "Nope", "Cause": "because"}))
+
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", "Nope", "because")
+    assert code(lambda: sfn.test_state(definition="{not json")) == "InvalidDefinition"
+    assert code(lambda: sfn.test_state(definition=json.dumps({"Type": "Pass", "End": True}), input="[")) == (
+        "InvalidExecutionInput"
+    )
+    assert code(lambda: sfn.test_state(definition=json.dumps({"Type": "Nope", "End": True}))) == "InvalidDefinition"

@@ -232,6 +232,10 @@ class Backend:
             self._running += 1
         return run
 
+    def integrations_for(self, clock: Clock) -> Any:
+        """The ``asl.Integrations`` an execution on ``clock`` uses (TestState runs one state with them)."""
+        return self._integrations(clock)
+
     def _mocked(self, integrations: Any, machine: MachineRecord, test_case: str) -> Any:
         if self.mocks is None:
             raise ApiError(
