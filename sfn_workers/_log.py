@@ -9,13 +9,13 @@ show on another thread's lines. When the invocation ends the keys are put back a
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import json
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,20 +78,60 @@ def get_logger(service: str | None = None) -> Logger:
     return logger
 
 
-@contextlib.contextmanager
-def correlated(logger: Logger, keys: Mapping[str, Any]) -> Iterator[None]:
-    """Add ``keys`` to every line logged in this thread (context) until the block ends."""
-    if not keys:
-        yield
-        return
-    before = dict(logger.thread_safe_get_current_keys())
-    logger.thread_safe_append_keys(**keys)
+def _keys_variable() -> contextvars.ContextVar[dict[str, Any]] | None:
+    """Powertools' context variable of thread-safe keys, when this Powertools version has one."""
     try:
-        yield
-    finally:
-        logger.thread_safe_clear_keys()
-        if before:
-            logger.thread_safe_append_keys(**before)
+        from aws_lambda_powertools.logging.formatter import THREAD_LOCAL_KEYS
+    except ImportError:  # pragma: no cover - a Powertools without it: the public methods below
+        return None
+    return THREAD_LOCAL_KEYS if isinstance(THREAD_LOCAL_KEYS, contextvars.ContextVar) else None
+
+
+_KEYS: contextvars.ContextVar[dict[str, Any]] | None = None
+_KEYS_READ = False  # read on first use: importing Powertools at sfn_workers' import costs a cold start
+
+
+def _keys() -> contextvars.ContextVar[dict[str, Any]] | None:
+    global _KEYS, _KEYS_READ
+    if not _KEYS_READ:
+        _KEYS, _KEYS_READ = _keys_variable(), True
+    return _KEYS
+
+
+class correlated:  # used like a function: ``with correlated(logger, keys):``
+    """Add ``keys`` to every line logged in this thread (context) until the block ends.
+
+    Set and reset on Powertools' own context variable (what ``thread_safe_append_keys`` writes),
+    so that the keys before the block come back exactly, and a warm call pays two variable
+    operations rather than Powertools' method chain.
+    """
+
+    __slots__ = ("_before", "_keys", "_logger", "_token", "_variable")
+
+    def __init__(self, logger: Logger, keys: Mapping[str, Any]) -> None:
+        self._logger = logger
+        self._keys = keys
+        self._token: contextvars.Token[dict[str, Any]] | None = None
+        self._variable: contextvars.ContextVar[dict[str, Any]] | None = None
+        self._before: dict[str, Any] | None = None
+
+    def __enter__(self) -> None:
+        if not self._keys:
+            return
+        variable = self._variable = _KEYS if _KEYS_READ else _keys()
+        if variable is not None:
+            self._token = variable.set({**variable.get(), **self._keys})
+            return
+        self._before = dict(self._logger.thread_safe_get_current_keys())
+        self._logger.thread_safe_append_keys(**self._keys)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            self._variable.reset(self._token)  # type: ignore[union-attr]
+        elif self._before is not None:
+            self._logger.thread_safe_clear_keys()
+            if self._before:
+                self._logger.thread_safe_append_keys(**self._before)
 
 
 # -- tokens never in logs ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "ENV_PREFIX",
     "ENV_THRESHOLD_BYTES",
     "ENV_TIMEOUT_MARGIN_MS",
+    "MARGIN_SHARE",
     "MAX_TIMEOUT_MARGIN_MS",
     "STATES_PAYLOAD_LIMIT",
     "Settings",

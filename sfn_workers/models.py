@@ -78,6 +78,23 @@ class Output:
         return f"Output({self.size} bytes)"
 
 
+def _finite(output: Output) -> Output:
+    """``output``, unless it holds NaN or Infinity: pydantic writes those as ``null``, json.dumps
+    as invalid JSON; Step Functions would get neither what the function returned nor valid JSON."""
+    stack = [output.value]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or +-Infinity (for finite numbers it is 0.0)
+                raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+    return output
+
+
 def _describe_errors(exc: PydanticValidationError) -> str:
     # Input values are left out: they may hold personal data that would then travel in an error
     # cause through Step Functions' history.
@@ -116,12 +133,13 @@ class Signature:
         try:
             if self.output_model is not None and type(result) is self.output_model:
                 # Already a validated instance: serialise it straight away, in pydantic's core.
-                # json_text (not pydantic's to_json, which writes NaN as null) refuses NaN and Infinity.
-                return Output.of(result.__pydantic_serializer__.to_python(result, mode="json"))
+                serializer = result.__pydantic_serializer__
+                return _finite(Output(serializer.to_python(result, mode="json"), data=serializer.to_json(result)))
             if self.output_adapter is not None:
                 adapter = self.output_adapter
-                return Output.of(adapter.dump_python(adapter.validate_python(result), mode="json"))
-            return Output.of(result)  # unannotated: must already be plain JSON
+                checked = adapter.validate_python(result)
+                return _finite(Output(adapter.dump_python(checked, mode="json"), data=adapter.dump_json(checked)))
+            return Output.of(result)  # unannotated: must already be plain JSON (json_text refuses NaN)
         except PydanticValidationError as exc:
             raise OutputValidationError(_describe_errors(exc)) from exc
         except (PydanticSerializationError, TypeError, ValueError) as exc:

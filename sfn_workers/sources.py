@@ -57,6 +57,8 @@ def is_sqs_batch(event: Any) -> bool:
 
 def classify(event: Any, token_field: str) -> Mode:
     # ``type(...) is dict`` first: what the Lambda runtime hands over, and much cheaper than an ABC check.
+    if type(event) is dict and "Records" not in event and type(event.get(token_field)) is not str:
+        return Mode.DIRECT  # the warm direct path: two lookups
     if type(event) is dict or isinstance(event, Mapping):
         if is_sqs_batch(event):
             return Mode.SQS_BATCH
