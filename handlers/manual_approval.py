@@ -1,52 +1,48 @@
-"""ManualApproval: the review an expensive order waits for (``lambda:invoke.waitForTaskToken``).
+"""ManualApproval: an expensive order waits for a person (``lambda:invoke.waitForTaskToken``).
 
-The state hands this function a task token; sfn-workers' callback mode reports the outcome with
-SendTaskSuccess (the :class:`Approval`) or SendTaskFailure (``OrderRejected``), and sends
-heartbeats while the review runs (``SFN_WORKERS_HEARTBEAT_SECONDS``, well under the state's
-HeartbeatSeconds), so the execution is never left hanging on a crashed reviewer.
-
-The sample's reviewer is a policy: orders over ``APPROVAL_LIMIT_CENTS`` are rejected. Replace
-:func:`review` with a call to your own review system.
+The function hands the task token off (``ctx.hand_off()``: sfn-workers then sends nothing when it
+returns), stores the request under an opaque approval id in DynamoDB with an expiry, and
+publishes the approval id on SNS. The token never leaves the table: reviewers see the id, and
+their decision goes to ApprovalDecision (a function URL with IAM auth), which answers the step.
+If storing or publishing fails, the exception is still reported with SendTaskFailure, so the
+execution does not wait for an approval nobody was asked for.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
-from order_models import Cents, Currency, OrderId, Strict
+from approval_store import ApprovalRequest, store
 
-from sfn_workers import TaskContext, TaskFailure, task
+from sfn_workers import TaskContext, task
+from sfn_workers.report import handoff_id
 
-APPROVAL_LIMIT_CENTS = int(os.environ.get("APPROVAL_LIMIT_CENTS", "5000000"))
-
-
-class ApprovalRequest(Strict):
-    orderId: OrderId
-    customerId: str
-    totalCents: Cents
-    currency: Currency
+APPROVALS_TABLE = os.environ.get("APPROVALS_TABLE", "")
+APPROVAL_TOPIC_ARN = os.environ.get("APPROVAL_TOPIC_ARN", "")
+#: How long a request is kept: the state's TimeoutSeconds (a decision after it is refused anyway).
+APPROVAL_TIMEOUT_SECONDS = int(os.environ.get("APPROVAL_TIMEOUT_SECONDS", "259200"))
 
 
-class Approval(Strict):
-    orderId: OrderId
-    approved: bool
-    reviewer: str
-    reason: str
-
-
-def review(request: ApprovalRequest) -> str:
-    """The reason for approving; raises ``TaskFailure("OrderRejected", ...)`` to reject."""
-    if request.totalCents > APPROVAL_LIMIT_CENTS:
-        raise TaskFailure(
-            "OrderRejected",
-            f"total {request.totalCents} {request.currency} cents is over the approval limit {APPROVAL_LIMIT_CENTS}",
-        )
-    return f"total within the approval limit of {APPROVAL_LIMIT_CENTS} cents"
-
-
-@task
-def handler(request: ApprovalRequest, ctx: TaskContext) -> Approval:
-    ctx.heartbeat()  # the review has started: tells Step Functions this worker is alive
-    reason = review(request)
-    ctx.logger.info("order approved", extra={"orderId": request.orderId})
-    return Approval(orderId=request.orderId, approved=True, reviewer="approval-policy", reason=reason)
+@task(offload=False)
+def handler(request: ApprovalRequest, ctx: TaskContext) -> None:
+    token = ctx.hand_off()
+    approval_id = handoff_id(token)
+    expires = store(
+        handler.clients.get("dynamodb"), APPROVALS_TABLE, approval_id, token, request, APPROVAL_TIMEOUT_SECONDS
+    )
+    message = {
+        "approvalId": approval_id,
+        "orderId": request.orderId,
+        "customerId": request.customerId,
+        "totalCents": request.totalCents,
+        "currency": request.currency,
+        "expiresAt": expires,
+    }
+    handler.clients.get("sns").publish(
+        TopicArn=APPROVAL_TOPIC_ARN,
+        Subject="Order approval needed",
+        Message=json.dumps(message),
+        MessageAttributes={"orderId": {"DataType": "String", "StringValue": request.orderId}},
+    )
+    ctx.logger.info("approval requested", extra={"orderId": request.orderId, "approvalId": approval_id})

@@ -257,7 +257,16 @@ def _references(node: Any) -> Iterator[str]:
 
 def check_references(template: Mapping[str, Any]) -> list[str]:
     """Names that a Ref, GetAtt or Sub uses but the template does not define."""
-    known = set(template.get("Parameters") or {}) | set(template.get("Resources") or {})
+    resources = template.get("Resources") or {}
+    known = set(template.get("Parameters") or {}) | set(resources)
+    # Resources the SAM transform generates and templates may reference: a function's URL.
+    known |= {
+        f"{name}Url"
+        for name, resource in resources.items()
+        if isinstance(resource, Mapping)
+        and resource.get("Type") == "AWS::Serverless::Function"
+        and "FunctionUrlConfig" in (resource.get("Properties") or {})
+    }
     used = set(_references(template.get("Resources") or {})) | set(_references(template.get("Outputs") or {}))
     used |= set(_references(template.get("Globals") or {}))
     return [

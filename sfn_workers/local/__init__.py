@@ -5,7 +5,16 @@ in-process and S3/SQS/SNS/DynamoDB on an embedded emulator, on a virtual clock; 
 is the same from the command line. Importing this package imports neither boto3 nor moto.
 """
 
+from sfn_workers.local.approvals import Answer, Approvals
 from sfn_workers.local.runner import LocalRunner, RunningExecution, run_execution
 from sfn_workers.local.sam import TemplateError, UnknownResourceError
 
-__all__ = ["LocalRunner", "RunningExecution", "TemplateError", "UnknownResourceError", "run_execution"]
+__all__ = [
+    "Answer",
+    "Approvals",
+    "LocalRunner",
+    "RunningExecution",
+    "TemplateError",
+    "UnknownResourceError",
+    "run_execution",
+]

@@ -243,8 +243,17 @@ class LocalRunner:
         clock: Clock | None = None,
         listener: Listener | None = None,
         context: Mapping[str, Any] | None = None,
+        approvals: Any = None,
     ) -> ExecutionResult:
-        """Run one execution to its end; returns the ``ExecutionResult``."""
+        """Run one execution to its end; returns the ``ExecutionResult``.
+
+        ``approvals``: ``{state: Answer}`` (or an ``Approvals``) answering hand-off states through
+        the template's decision function (:mod:`sfn_workers.local.approvals`).
+        """
+        if approvals is not None:
+            from sfn_workers.local.approvals import Approvals
+
+            listener = Approvals.of(approvals).listener(self.function_for, listener)
         return self.execution(input, name=name, clock=clock, listener=listener, context=context).run()
 
     def start(
@@ -320,6 +329,7 @@ def run_execution(
     transport: str = "in-process",
     mock_config: str | Path | Mapping[str, Any] | MockConfig | None = None,
     test_case: str | None = None,
+    approvals: Any = None,
 ) -> ExecutionResult:
     """Run one execution of a state machine locally and return its ``ExecutionResult``.
 
@@ -339,6 +349,9 @@ def run_execution(
         transport: ``"in-process"`` (default) or ``"http"``: how boto3 reaches the embedded emulator.
         mock_config: a mock config in AWS Step Functions Local's format (see :mod:`sfn_workers.local.mock_config`).
         test_case: the test case of ``mock_config`` to run (its mocked states call no integration).
+        approvals: ``{state name: Answer}`` (or an ``Approvals``, to read its responses afterwards):
+            a person's decision for states whose worker hands its token off, sent through the
+            template's decision function (see :mod:`sfn_workers.local.approvals`).
 
     Returns the interpreter's ``ExecutionResult``: ``status``, ``output``, ``error``, ``cause``,
     ``history``. Raises ``FileNotFoundError``, :class:`TemplateError` (e.g. a Resource that no
@@ -355,4 +368,4 @@ def run_execution(
         mock_config=mock_config,
         test_case=test_case,
     ) as runner:
-        return runner.run(input, name=name, clock=clock, listener=listener)
+        return runner.run(input, name=name, clock=clock, listener=listener, approvals=approvals)

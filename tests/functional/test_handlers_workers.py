@@ -1,5 +1,5 @@
-"""ShipItem (pointer resolution in a Map item), ManualApproval (task token, heartbeats) and
-GenerateInvoice (SQS batch), each reporting the way the state machine expects."""
+"""ShipItem (pointer resolution in a Map item) and GenerateInvoice (SQS batch), each reporting the
+way the state machine expects. ManualApproval and ApprovalDecision: test_handlers_approval.py."""
 
 from __future__ import annotations
 
@@ -66,35 +66,6 @@ def test_ship_item_refuses_a_pointer_outside_its_bucket(aws: str, handlers: Hand
 @pytest.fixture
 def tokens(sfn_endpoint: Any) -> Any:
     return sfn_endpoint.backend
-
-
-def test_manual_approval_reports_success_with_a_heartbeat(handlers: HandlerLoader, tokens: Any) -> None:
-    # GIVEN ManualApproval's payload with a task token Step Functions issued
-    approval = handlers.load("manual_approval", SFN_WORKERS_HEARTBEAT_SECONDS="0")
-    token = tokens.issue()
-    payload = dict(event("manual_approval.json"), taskToken=token)
-    # WHEN the worker runs
-    approval.handler(payload, FakeLambdaContext())
-    # THEN exactly one outcome was reported: SendTaskSuccess with the approval, after a heartbeat
-    [outcome] = tokens.outcomes[token]
-    assert outcome.kind == "success"
-    assert outcome.json() == {
-        "orderId": "order-1004",
-        "approved": True,
-        "reviewer": "approval-policy",
-        "reason": "total within the approval limit of 5000000 cents",
-    }
-    assert tokens.heartbeats[token] >= 1
-
-
-def test_manual_approval_rejects_over_the_limit_with_SendTaskFailure(handlers: HandlerLoader, tokens: Any) -> None:
-    approval = handlers.load("manual_approval", APPROVAL_LIMIT_CENTS="100000")
-    token = tokens.issue()
-    result = approval.handler(dict(event("manual_approval.json"), taskToken=token), FakeLambdaContext())
-    [outcome] = tokens.outcomes[token]
-    assert outcome.kind == "failure" and outcome.error == "OrderRejected"  # ManualApproval's Catch
-    assert "over the approval limit" in json.loads(outcome.cause)["errorMessage"]
-    assert result is None or "batchItemFailures" not in (result or {})
 
 
 def test_generate_invoice_reports_each_sqs_record(handlers: HandlerLoader, tokens: Any) -> None:

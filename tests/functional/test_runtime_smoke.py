@@ -32,12 +32,16 @@ from typing import Any
 
 import pytest
 
+from sfn_workers.local.approvals import Answer, decision_event
+from sfn_workers.report import handoff_id
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".venv-tools"
 LAMBDA_VENV = ROOT / ".venv-lambda"
 EVENTS = ROOT / "events"
 BUCKET = "smoke-payloads"
 TABLE = "smoke-idempotency"
+APPROVALS = "smoke-approvals"
 REGION = "eu-west-1"
 
 # The first run on a fresh machine also creates the venvs (a few minutes); later runs only build.
@@ -255,10 +259,18 @@ def emulators(moto_server: str) -> Iterator[dict[str, Any]]:
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    dynamodb.create_table(
+        TableName=APPROVALS,
+        AttributeDefinitions=[{"AttributeName": "approvalId", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "approvalId", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sns = boto3.client("sns", endpoint_url=moto_server, region_name=REGION)
+    topic = sns.create_topic(Name="smoke-approvals")["TopicArn"]
     endpoint = SfnEndpoint(MemoryTokens())
     endpoint.start()
     try:
-        yield {"moto": moto_server, "sfn": endpoint, "s3": s3, "dynamodb": dynamodb}
+        yield {"moto": moto_server, "sfn": endpoint, "s3": s3, "dynamodb": dynamodb, "approval_topic": topic}
     finally:
         endpoint.stop()
         urllib.request.urlopen(  # nosec B310 - loopback
@@ -270,10 +282,16 @@ def emulators(moto_server: str) -> Iterator[dict[str, Any]]:
 def runtimes(
     build_dir: Path, emulators: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Runtime]]:
-    names = {"PayloadBucket": BUCKET, "IdempotencyTable": TABLE}
+    names = {
+        "PayloadBucket": BUCKET,
+        "IdempotencyTable": TABLE,
+        "ApprovalsTable": APPROVALS,
+        "ApprovalTopic": emulators["approval_topic"],
+    }
     endpoints = {
         "AWS_ENDPOINT_URL_S3": emulators["moto"],
         "AWS_ENDPOINT_URL_DYNAMODB": emulators["moto"],
+        "AWS_ENDPOINT_URL_SNS": emulators["moto"],
         "AWS_ENDPOINT_URL_SFN": emulators["sfn"].url,
     }
     logs = tmp_path_factory.mktemp("runtime-logs")
@@ -294,10 +312,12 @@ def event(name: str) -> Any:
 
 
 def test_the_build_has_every_function_and_the_layer_with_sfn_workers(build_dir: Path) -> None:
-    functions = built_functions(build_dir, {"PayloadBucket": BUCKET, "IdempotencyTable": TABLE})
+    names = {"PayloadBucket": BUCKET, "IdempotencyTable": TABLE, "ApprovalsTable": APPROVALS, "ApprovalTopic": "t"}
+    functions = built_functions(build_dir, names)
     assert set(functions) == {
         "ValidateOrderFunction",
         "ManualApprovalFunction",
+        "ApprovalDecisionFunction",
         "ChargeCardFunction",
         "ShipItemFunction",
         "GenerateInvoiceFunction",
@@ -372,12 +392,18 @@ def test_charge_card_charges_once_per_order(runtimes: dict[str, Runtime], emulat
 
 def test_callback_workers_report_through_send_task(runtimes: dict[str, Runtime], emulators: dict[str, Any]) -> None:
     tokens = emulators["sfn"].backend
-    # ManualApproval (lambda:invoke.waitForTaskToken): SendTaskSuccess with the approval
+    # ManualApproval (lambda:invoke.waitForTaskToken) hands its token off: nothing sent, the request stored
     approval_token = tokens.issue()
     runtimes["ManualApprovalFunction"].invoke(dict(event("manual_approval.json"), taskToken=approval_token))
+    assert tokens.outcomes[approval_token] == [], runtimes["ManualApprovalFunction"].output()
+    assert emulators["dynamodb"].scan(TableName=APPROVALS)["Count"] == 1, runtimes["ManualApprovalFunction"].output()
+    # ApprovalDecision (function URL) answers it with SendTaskSuccess, once
+    decision = decision_event(handoff_id(approval_token), Answer(approved=True, reviewer="smoke"))
+    reply = runtimes["ApprovalDecisionFunction"].invoke(decision)
+    assert reply.get("statusCode") == 200, runtimes["ApprovalDecisionFunction"].output()
     [approved] = tokens.outcomes[approval_token]
-    assert approved.kind == "success", runtimes["ManualApprovalFunction"].output()
-    assert approved.json()["approved"] is True
+    assert approved.kind == "success" and approved.json()["approved"] is True
+    assert runtimes["ApprovalDecisionFunction"].invoke(decision)["statusCode"] == 409
     # GenerateInvoice (SQS batch): every record reported, none handed back to SQS
     batch = event("generate_invoice-sqs.json")
     body = json.loads(batch["Records"][0]["body"])

@@ -77,7 +77,9 @@ def test_heartbeat_not_below_timeout_is_reported() -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["States"]["ManualApproval"]["HeartbeatSeconds"] = d["States"]["ManualApproval"]["TimeoutSeconds"]
 
-    assert problems_of(mutate) == ["ManualApproval: HeartbeatSeconds (3600) must be less than TimeoutSeconds (3600)"]
+    assert problems_of(mutate) == [
+        "ManualApproval: HeartbeatSeconds (259200) must be less than TimeoutSeconds (259200)"
+    ]
 
 
 @pytest.mark.parametrize("field", ["HeartbeatSeconds", "TimeoutSeconds"])

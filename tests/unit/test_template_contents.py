@@ -65,12 +65,50 @@ def test_every_task_function_of_the_definition_has_a_substitution_to_a_template_
     assert subs["OrderTopicArn"] == {"Ref": "OrderTopic"} and subs["InvoiceQueueUrl"] == {"Ref": "InvoiceQueue"}
 
 
-@pytest.mark.parametrize("function", ["ManualApprovalFunction", "GenerateInvoiceFunction"])
-def test_callback_workers_may_send_task_outcomes_to_this_state_machine_only(function: str) -> None:
-    [statement] = statements(function)
-    assert set(statement["Action"]) == {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+@pytest.mark.parametrize(
+    ("function", "actions"),
+    [
+        ("GenerateInvoiceFunction", {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}),
+        # hands its token off: it reports only a failure of its own (table or topic unreachable)
+        ("ManualApprovalFunction", {"states:SendTaskFailure"}),
+        ("ApprovalDecisionFunction", {"states:SendTaskSuccess", "states:SendTaskFailure"}),
+    ],
+)
+def test_callback_workers_may_send_task_outcomes_to_this_state_machine_only(function: str, actions: set[str]) -> None:
+    [statement] = [s for s in statements(function) if any(a.startswith("states:") for a in s["Action"])]
+    assert set(statement["Action"]) == actions
     assert statement["Resource"] == {"Fn::Sub": STATE_MACHINE_ARN}
     assert R["OrderStateMachine"]["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-order"}
+
+
+def test_the_approval_request_is_stored_and_announced_by_manual_approval_and_claimed_by_the_decision_only() -> None:
+    table = {"Fn::GetAtt": ["ApprovalsTable", "Arn"]}
+    grants = {
+        fn: {(a, json.dumps(s["Resource"])) for s in statements(fn) for a in s["Action"] if not a.startswith("states:")}
+        for fn in FUNCTIONS
+    }
+    assert grants["ManualApprovalFunction"] == {
+        ("dynamodb:PutItem", json.dumps(table)),
+        ("sns:Publish", json.dumps({"Ref": "ApprovalTopic"})),
+    }
+    assert grants["ApprovalDecisionFunction"] == {
+        ("dynamodb:GetItem", json.dumps(table)),
+        ("dynamodb:UpdateItem", json.dumps(table)),
+    }
+    others = {fn: g for fn, g in grants.items() if fn not in ("ManualApprovalFunction", "ApprovalDecisionFunction")}
+    assert not any(
+        "ApprovalsTable" in resource or "ApprovalTopic" in resource for g in others.values() for _, resource in g
+    )
+    # the decision is a function URL that only signed (IAM) callers reach
+    assert R["ApprovalDecisionFunction"]["Properties"]["FunctionUrlConfig"] == {"AuthType": "AWS_IAM"}
+    # requests expire (TTL) with the step's timeout
+    assert R["ApprovalsTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expiresAt",
+        "Enabled": True,
+    }
+    timeout = R["ManualApprovalFunction"]["Properties"]["Environment"]["Variables"]["APPROVAL_TIMEOUT_SECONDS"]
+    assert int(timeout) == ASL["States"]["ManualApproval"]["TimeoutSeconds"]
+    assert ASL["States"]["ManualApproval"]["HeartbeatSeconds"] < ASL["States"]["ManualApproval"]["TimeoutSeconds"]
 
 
 def test_s3_access_is_limited_to_the_payload_prefix_and_to_the_functions_that_need_it() -> None:
@@ -80,6 +118,7 @@ def test_s3_access_is_limited_to_the_payload_prefix_and_to_the_functions_that_ne
         "ValidateOrderFunction": {"s3:GetObject", "s3:PutObject", "s3:ListBucket"},
         "ShipItemFunction": {"s3:GetObject", "s3:ListBucket"},
         "ManualApprovalFunction": set(),
+        "ApprovalDecisionFunction": set(),
         "ChargeCardFunction": set(),
         "GenerateInvoiceFunction": set(),
     }

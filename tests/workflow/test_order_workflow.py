@@ -130,24 +130,6 @@ def test_a_large_order_is_offloaded_and_still_routed_on_in_stock(runner: LocalRu
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) >= 1
 
 
-def test_an_expensive_order_waits_for_manual_approval_through_a_task_token(runner: LocalRunner) -> None:
-    result = runner.run(order("o-approve", price=60_000))  # 2 x 600.00 USD: over the approval threshold
-
-    assert result.status == "SUCCEEDED", result.cause
-    assert "ManualApproval" in path_of(result)
-    assert result.output["approval"]["approved"] is True
-    submitted = [e for e in result.history if e["type"] == "TaskSubmitted"]
-    assert submitted, "the approval step never handed out its token"
-
-
-def test_an_order_over_the_approval_limit_is_rejected_by_the_approver(runner: LocalRunner) -> None:
-    result = runner.run(order("o-reject", price=5_000_000))
-
-    assert result.status == "FAILED"
-    assert result.error == "OrderRejected"
-    assert path_of(result)[-2:] == ["ManualApproval", "ApprovalRejected"]
-
-
 def test_the_invoice_comes_from_the_sqs_fed_worker(runner: LocalRunner) -> None:
     result = runner.run(order("o-invoice", skus=("BOOK-1", "PEN-2", "MUG-3")))
 
