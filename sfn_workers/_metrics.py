@@ -61,6 +61,7 @@ METRICS: Mapping[str, tuple[str, str]] = {
     "CallbackFailure": ("Count", "SendTaskFailure accepted (details: error)"),
     "CallbackTokenClosed": ("Count", "the token was already closed (TaskTimedOut, TaskDoesNotExist)"),
     "CallbackUndeliverable": ("Count", "no outcome could be delivered: the invocation raised for a retry"),
+    "CallbackHandedOff": ("Count", "a task handed its token off (ctx.hand_off()): someone else reports"),
     "WatchdogFired": ("Count", "a callback task was still running timeout_margin_ms before the Lambda timeout"),
     "Heartbeats": ("Count", "SendTaskHeartbeat accepted"),
     "Retries": ("Count", "a downstream call was retried (details: reason)"),
