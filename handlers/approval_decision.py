@@ -62,9 +62,9 @@ def answer(decision: Decision, token: str, orderId: str) -> bool:
     """Answer the ManualApproval step; False when Step Functions says it is closed already."""
     if decision.approved:
         approval = Approval(orderId=orderId, approved=True, reviewer=decision.reviewer, reason=decision.reason)
-        return report_success(token, approval, offload=False, clients=handler.clients)
+        return report_success(token, approval, offload=False, clients=handler.task.clients)
     cause = f"rejected by {decision.reviewer}" + (f": {decision.reason}" if decision.reason else "")
-    return report_failure(token, "OrderRejected", cause, clients=handler.clients)
+    return report_failure(token, "OrderRejected", cause, clients=handler.task.clients)
 
 
 @task(offload=False)
@@ -78,7 +78,7 @@ def handler(event: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         return respond(400, message="not a decision", problems=problems(exc))
     except (ValueError, UnicodeDecodeError):
         return respond(400, message="the body is not JSON")
-    dynamodb = handler.clients.get("dynamodb")
+    dynamodb = handler.task.clients.get("dynamodb")
     verdict = "approved" if decision.approved else "rejected"
     try:
         claimed = claim(dynamodb, APPROVALS_TABLE, decision.approvalId, f"{verdict} by {decision.reviewer}")

@@ -29,7 +29,7 @@ def handler(request: ApprovalRequest, ctx: TaskContext) -> None:
     token = ctx.hand_off()
     approval_id = handoff_id(token)
     expires = store(
-        handler.clients.get("dynamodb"), APPROVALS_TABLE, approval_id, token, request, APPROVAL_TIMEOUT_SECONDS
+        handler.task.clients.get("dynamodb"), APPROVALS_TABLE, approval_id, token, request, APPROVAL_TIMEOUT_SECONDS
     )
     message = {
         "approvalId": approval_id,
@@ -39,7 +39,7 @@ def handler(request: ApprovalRequest, ctx: TaskContext) -> None:
         "currency": request.currency,
         "expiresAt": expires,
     }
-    handler.clients.get("sns").publish(
+    handler.task.clients.get("sns").publish(
         TopicArn=APPROVAL_TOPIC_ARN,
         Subject="Order approval needed",
         Message=json.dumps(message),

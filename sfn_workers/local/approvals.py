@@ -24,10 +24,20 @@ from typing import Any
 
 from sfn_workers.report import handoff_id
 
-__all__ = ["DECISION_FUNCTION", "Answer", "Approvals", "Response", "decision_event", "load_answers"]
+__all__ = [
+    "DECISION_FUNCTION",
+    "Answer",
+    "Approvals",
+    "Response",
+    "answers_from_options",
+    "decision_event",
+    "load_answers",
+]
 
 #: The function that takes decisions, unless an answer names another (the sample's).
 DECISION_FUNCTION = "ApprovalDecisionFunction"
+#: Who decides when no reviewer is named.
+LOCAL_REVIEWER = "local-reviewer"
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -41,7 +51,7 @@ class Answer:
     """
 
     approved: bool
-    reviewer: str = "local-reviewer"
+    reviewer: str = LOCAL_REVIEWER
     reason: str = ""
     times: int = 1
     function: str = DECISION_FUNCTION
@@ -99,6 +109,25 @@ def load_answers(path: str | Path) -> dict[str, Answer]:
     if not isinstance(document, Mapping):
         raise ValueError(f"{path}: an answers file is an object naming states")
     return {str(state): Answer.of(spec) for state, spec in document.items()}
+
+
+def answers_from_options(
+    approve: list[str] | None, reject: list[str] | None, answers_file: str | None
+) -> dict[str, Answer]:
+    """``sfn-workers run --approve STATE[:REVIEWER] --reject STATE[:REVIEWER] --answers FILE``.
+
+    Raises ValueError (the CLI's usage error) for a state answered twice or an unreadable file.
+    """
+    answers = load_answers(answers_file) if answers_file else {}
+    for approved, given in ((True, approve or []), (False, reject or [])):
+        for option in given:
+            state, _, reviewer = option.partition(":")
+            if not state:
+                raise ValueError(f"{option!r}: name the state (STATE or STATE:REVIEWER)")
+            if state in answers:
+                raise ValueError(f"state {state!r} is answered twice")
+            answers[state] = Answer(approved=approved, reviewer=reviewer or LOCAL_REVIEWER)
+    return answers
 
 
 @dataclass

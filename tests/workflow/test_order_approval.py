@@ -79,6 +79,7 @@ def test_an_approved_order_goes_on_with_the_reviewers_decision(runner: LocalRunn
 
     # THEN the step took the decision as its result and the order completed
     assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None
     assert result.output["approval"] == {
         "orderId": "o-approve",
         "approved": True,
@@ -154,6 +155,7 @@ def test_run_execution_takes_the_answers_of_an_answers_file(tmp_path: Path) -> N
     result = run_execution(TEMPLATE, order("o-file", price=EXPENSIVE), approvals=load_answers(answers))
 
     assert result.status == "SUCCEEDED", result.cause
+    assert result.output is not None
     assert result.output["approval"]["reviewer"] == "carol"
 
 

@@ -5,6 +5,7 @@
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
                     [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs] [--transport in-process|http]
                     [--mock-config FILE --test-case NAME]
+                    [--approve STATE[:REVIEWER]] [--reject STATE[:REVIEWER]] [--answers FILE]
 
 Progress goes to stderr (one line per state entered and left, with the execution's clock and the
 state's duration; a progress bar for a Map), the execution's output to stdout as JSON, so
@@ -60,6 +61,14 @@ def _arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--mock-config", metavar="FILE", help="mocked Task responses (AWS Step Functions Local's format)")
     run.add_argument("--test-case", metavar="NAME", help="the test case of --mock-config to run")
+    decide = "through the template's ApprovalDecisionFunction, as a person would (docs/sample.md)"
+    run.add_argument(
+        "--approve", action="append", metavar="STATE[:REVIEWER]", help=f"approve a hand-off state {decide}"
+    )
+    run.add_argument("--reject", action="append", metavar="STATE[:REVIEWER]", help=f"reject a hand-off state {decide}")
+    run.add_argument(
+        "--answers", metavar="FILE", help='decisions from a JSON file: {"STATE": true | {"approved": ...}}'
+    )
 
 
 def read_input(text: str | None) -> Any:
@@ -67,7 +76,11 @@ def read_input(text: str | None) -> Any:
     if text is None:
         return {}
     path = Path(text)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # JSON text longer than a file name may be
+        is_file = False
+    if is_file:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -79,6 +92,18 @@ def read_input(text: str | None) -> Any:
     except json.JSONDecodeError:
         pass
     raise UsageError(f"--input {text}: no such file, and not JSON text either")
+
+
+def _approvals(args: argparse.Namespace) -> Any:
+    """The decisions of --approve/--reject/--answers, or None."""
+    if not (args.approve or args.reject or args.answers):
+        return None
+    from sfn_workers.local.approvals import Approvals, answers_from_options
+
+    try:
+        return Approvals(answers_from_options(args.approve, args.reject, args.answers))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--approve/--reject/--answers: {exc}") from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -120,6 +145,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.input is None:
         raise UsageError("--input FILE|JSON is required (the execution input)")
     value = read_input(args.input)
+    approvals = _approvals(args)
     runner = _open_runner(args)
     real = real_time(args)
     listener = None if args.quiet else Progress(runner.document, err, real=real)
@@ -130,8 +156,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logs: TextIO = err if args.logs else io.StringIO()
     with contextlib.redirect_stdout(logs), runner:
         began = time.perf_counter()
-        result = runner.run(value, name=args.name, listener=listener)
+        result = runner.run(value, name=args.name, listener=listener, approvals=approvals)
         took = time.perf_counter() - began
+    for response in approvals.responses if approvals is not None else []:
+        err.write(f"decision for {response.state}: {response.status} {json.dumps(response.body)}\n")
     summary = f"{result.status} in {duration(took)}"
     if not real:
         summary += f" ({duration((result.stop - result.start).total_seconds())} of execution time)"
