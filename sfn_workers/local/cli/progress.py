@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TextIO
 
+from sfn_workers.local.asl.walk import nested_machines, walk_states
+
 __all__ = ["Progress", "duration"]
 
 
@@ -42,14 +44,12 @@ def duration(seconds: float) -> str:
 
 def _inside_maps(definition: Mapping[str, Any]) -> set[str]:
     """Names of the states inside Map processors (their lines give way to the Map's progress bar)."""
-    from sfn_workers.local.sam import iter_states
-
     inner: set[str] = set()
-    for _, state in iter_states(definition):
-        if state.get("Type") == "Map":
-            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-            if isinstance(processor, Mapping):
-                inner.update(name for name, _ in iter_states(processor))
+    for visit in walk_states(definition):
+        if visit.state.get("Type") == "Map":
+            for _, processor in nested_machines(visit.state):
+                if isinstance(processor, Mapping):
+                    inner.update(v.name for v in walk_states(processor))
     return inner
 
 
