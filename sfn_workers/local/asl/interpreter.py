@@ -36,6 +36,7 @@ from .errors import StatesError
 from .frame import Abort, Child, ExecutionResult, Scope, StateRun, error_output, iso, size
 from .history import History
 from .integrations import Integrations
+from .jsonata_bounded import cancellable
 from .query import dumps
 from .specs import Catcher, Machine, Retrier, StateSpec
 from .states import RUNNERS
@@ -198,9 +199,10 @@ class Execution:
     def run_machine(self, machine: Machine, value: Any, scope: Scope, prev: int) -> tuple[Any, int]:
         name: str | None = machine.start_at
         text: str | None = None
-        while name is not None:
-            self.check(scope)  # a stopped execution ends here, before its next state
-            name, value, text, prev = self._run_state(machine.states[name], value, text, scope, prev)
+        with cancellable(lambda: self.check(scope)):  # a stop also ends a running JSONata expression
+            while name is not None:
+                self.check(scope)  # a stopped execution ends here, before its next state
+                name, value, text, prev = self._run_state(machine.states[name], value, text, scope, prev)
         return value, prev
 
     def with_retry(self, run: StateRun, attempt: Callable[[], T]) -> T:

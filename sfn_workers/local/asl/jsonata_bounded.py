@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from .errors import StatesError
 __all__ = [
     "DEFAULT_BUDGET",
     "JsonataBudget",
+    "cancellable",
     "evaluate_with_budget",
     "nests_quantifiers",
     "regex_engine",
@@ -55,10 +58,28 @@ class _Exceeded(Exception):
     """Raised inside the library's evaluation; the budget's own flag keeps it from being swallowed."""
 
 
+_cancelled: ContextVar[Callable[[], object] | None] = ContextVar("sfn_workers_jsonata_cancelled", default=None)
+
+
+@contextmanager
+def cancellable(check: Callable[[], object]) -> Iterator[None]:
+    """Expressions evaluated in this context call ``check()`` every 256 steps.
+
+    ``check`` raises to stop the expression (its exception leaves the evaluation unchanged: the
+    interpreter's own "execution stopped") or returns true to fail it. The interpreter wraps each
+    branch's run in it, so StopExecution ends a long expression at once, not at the end of its budget.
+    """
+    token = _cancelled.set(check)
+    try:
+        yield
+    finally:
+        _cancelled.reset(token)
+
+
 class _Meter:
     """One evaluation's counters, called by jsonata-python on every node it enters and leaves."""
 
-    __slots__ = ("budget", "deadline", "depth", "reason", "steps")
+    __slots__ = ("budget", "cancelled", "deadline", "depth", "escape", "reason", "steps")
 
     def __init__(self, budget: JsonataBudget) -> None:
         self.budget = budget
@@ -66,6 +87,8 @@ class _Meter:
         self.depth = 0
         self.deadline = time.thread_time() + budget.max_seconds
         self.reason: str | None = None
+        self.cancelled = _cancelled.get()
+        self.escape: BaseException | None = None  # what ``cancelled`` raised, re-raised as it is
 
     def fail(self, reason: str) -> None:
         if self.reason is None:
@@ -82,8 +105,21 @@ class _Meter:
             self.fail(f"it nests deeper than {b.max_depth} evaluations (runaway recursion?)")
         if self.steps > b.max_steps:
             self.fail(f"it took more than {b.max_steps:,} evaluation steps (an endless loop?)")
-        if not self.steps & 255 and time.thread_time() > self.deadline:
-            self.fail(f"it ran for more than {b.max_seconds:g} s of CPU time")
+        if not self.steps & 255:
+            if time.thread_time() > self.deadline:
+                self.fail(f"it ran for more than {b.max_seconds:g} s of CPU time")
+            if self.cancelled is not None:
+                self.poll_cancelled()
+
+    def poll_cancelled(self) -> None:
+        assert self.cancelled is not None
+        try:
+            stop = self.cancelled()
+        except BaseException as exc:
+            self.escape = exc
+            raise
+        if stop:
+            self.fail("the execution was stopped")
 
     def exit(self, _expr: Any, _input: Any, _env: Any, result: Any) -> None:
         self.depth -= 1
@@ -102,14 +138,14 @@ class _Meter:
 
 
 def evaluate_with_budget(
-    compiled: Any, bindings: Mapping[str, Any], describe: str, budget: JsonataBudget = DEFAULT_BUDGET
+    compiled: Any, bindings: Mapping[str, Any], describe: str, budget: JsonataBudget | None = None
 ) -> Any:
-    """``compiled.evaluate(None, bindings)`` within ``budget``; raises ``States.QueryEvaluationError``.
+    """``compiled.evaluate(None, bindings)`` within ``budget`` (default: :data:`DEFAULT_BUDGET` at call time).
 
-    ``describe`` names the expression and field for the cause (AWS's wording: "The JSONata expression
-    '...' specified for the field '...'").
+    Raises ``States.QueryEvaluationError``; ``describe`` names the expression and the field for the
+    cause (AWS's wording: "The JSONata expression '...' specified for the field '...'").
     """
-    meter = _Meter(budget)
+    meter = _Meter(budget or DEFAULT_BUDGET)
     scope = dict(bindings)
     scope["__evaluate_entry"] = meter.entry
     scope["__evaluate_exit"] = meter.exit
@@ -118,6 +154,8 @@ def evaluate_with_budget(
     try:
         result = compiled.evaluate(None, scope)
     except Exception as exc:  # the library raises its own exception types
+        if meter.escape is not None:
+            raise meter.escape from None
         if meter.reason is not None:
             raise _budget_error(describe, meter.reason) from None
         code = getattr(exc, "error", None)
@@ -125,6 +163,8 @@ def evaluate_with_budget(
         raise StatesError(_QUERY_ERROR, f"{describe} threw an error during evaluation. {message}") from exc
     finally:
         _current.meter = outer
+    if meter.escape is not None:
+        raise meter.escape
     if meter.reason is not None:  # raised where the library swallowed it: still a failure
         raise _budget_error(describe, meter.reason)
     return result

@@ -20,7 +20,7 @@ from sfn_workers.local.asl.intrinsics import compile_intrinsic
 from sfn_workers.local.asl.jsonata_bounded import JsonataBudget, evaluate_with_budget, nests_quantifiers
 from sfn_workers.local.asl.templates import evaluate_jsonata
 
-from .asl_stubs import execute
+from .asl_stubs import execute, execution
 from .bounded_child import run_bounded
 
 _CHILD_PRELUDE = """
@@ -211,3 +211,25 @@ def test_a_pass_loop_fails_at_aws_history_cap_with_bounded_memory() -> None:
     assert r["cause"] == f"The execution reached the maximum number of history events ({HISTORY_EVENTS_MAX})."
     assert r["n"] == HISTORY_EVENTS_MAX
     assert r["last"] == ["ExecutionFailed", HISTORY_EVENTS_MAX, HISTORY_EVENTS_MAX - 1]
+
+
+@pytest.mark.timeout(60)
+def test_stop_execution_ends_a_running_jsonata_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a budget so large that only a stop can end the endless recursion (the 60 s kill would)
+    from sfn_workers.local.asl import jsonata_bounded
+
+    monkeypatch.setattr(
+        jsonata_bounded, "DEFAULT_BUDGET", JsonataBudget(max_steps=10**12, max_depth=400, max_seconds=3600.0)
+    )
+    holder: list[Any] = []
+
+    def stop_on_entry(event: dict[str, Any]) -> None:
+        if event["type"] == "PassStateEntered":  # the expression is evaluated right after this event
+            holder[0].stop("Stopped", "by the test")
+
+    run = execution(_jsonata_pass("( $f := function($x){ $f($x) }; $f(1) )"), listener=stop_on_entry)
+    holder.append(run)
+    # WHEN it runs THEN it ends ABORTED, with the stop's error
+    r = run.run()
+    assert (r.status, r.error, r.cause) == ("ABORTED", "Stopped", "by the test")
+    assert r.history[-1]["type"] == "ExecutionAborted"
