@@ -27,6 +27,7 @@ __all__ = [
     "JsonataBudget",
     "cancellable",
     "evaluate_with_budget",
+    "expanded_chars",
     "nests_quantifiers",
     "regex_engine",
     "safe_functions",
@@ -167,6 +168,9 @@ def evaluate_with_budget(
         raise meter.escape
     if meter.reason is not None:  # raised where the library swallowed it: still a failure
         raise _budget_error(describe, meter.reason)
+    limit = meter.budget.max_string_chars
+    if isinstance(result, Mapping | list) and expanded_chars(result, limit) > limit:
+        raise _budget_error(describe, f"its result would take more than {limit:,} characters as JSON")
     return result
 
 
@@ -179,31 +183,117 @@ def _budget_error(describe: str, reason: str) -> StatesError:
 _current = threading.local()  # the meter of the evaluation running on this thread
 
 
-class _CheckedPad:
-    """``$pad`` refusing a width past the string budget before building the string."""
+def expanded_chars(value: Any, limit: int) -> int:
+    """About how many characters ``value`` takes as JSON, with shared sub-values counted each time.
+
+    Values built by an expression share references (``[$a, $a]``), so their JSON can be exponentially
+    larger than their memory; each distinct container is sized once (memoised, iteratively), and the
+    walk stops as soon as the total passes ``limit``.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        v, done = stack.pop()
+        if isinstance(v, Mapping):
+            children = list(v.values())
+            keys = sum(len(str(k)) + 4 for k in v)
+        elif isinstance(v, list | tuple):
+            children, keys = list(v), 0
+        else:
+            continue
+        if id(v) in sizes:
+            continue
+        if done:
+            total = 2 + keys + sum(sizes.get(id(c), _scalar_chars(c)) + 1 for c in children)
+            sizes[id(v)] = min(total, limit + 1)
+            continue
+        stack.append((v, True))
+        stack.extend((c, False) for c in children if isinstance(c, Mapping | list | tuple) and id(c) not in sizes)
+    return sizes.get(id(value), _scalar_chars(value))
+
+
+def _scalar_chars(v: Any) -> int:
+    return len(v) + 2 if isinstance(v, str) else 24
+
+
+def _check_size(n: int, what: str) -> None:
+    meter: _Meter | None = getattr(_current, "meter", None)
+    budget = meter.budget if meter is not None else DEFAULT_BUDGET
+    if n > budget.max_string_chars:
+        if meter is not None:
+            meter.check_string(n)  # records the reason, raises
+        raise StatesError(_QUERY_ERROR, f"{what} would build more than {budget.max_string_chars:,} characters")
+
+
+def _limit() -> int:
+    meter: _Meter | None = getattr(_current, "meter", None)
+    return (meter.budget if meter is not None else DEFAULT_BUDGET).max_string_chars
+
+
+class _Checked:
+    """A built-in that allocates in one call, run only after ``estimate(args)`` fits the string budget."""
+
+    def __init__(self, name: str, estimate: Callable[[list[Any]], int], arity: int) -> None:
+        self.name = name
+        self.estimate = estimate
+        self.arity = arity
 
     def call(self, _input: Any, args: Any) -> Any:
         from jsonata.functions import Functions
 
         args = list(args or [])
-        width = args[1] if len(args) > 1 else None
-        if isinstance(width, int | float) and not isinstance(width, bool):
-            meter: _Meter | None = getattr(_current, "meter", None)
-            budget = meter.budget if meter is not None else DEFAULT_BUDGET
-            if abs(width) > budget.max_string_chars:
-                if meter is not None:
-                    meter.check_string(int(abs(width)))  # records the reason, raises
-                raise StatesError(_QUERY_ERROR, f"$pad: width {width:g} is more than {budget.max_string_chars:,}")
-        while len(args) < 3:
-            args.append(None)
-        return Functions.pad(args[0], args[1], args[2])
+        _check_size(self.estimate(args), f"${self.name}")
+        args += [None] * (self.arity - len(args))
+        return getattr(Functions, self.name)(*args)
+
+
+def _pad_size(args: list[Any]) -> int:
+    width = args[1] if len(args) > 1 else None
+    if isinstance(width, int | float) and not isinstance(width, bool) and abs(width) < float("inf"):
+        return int(abs(width))
+    return 0
+
+
+def _string_size(args: list[Any]) -> int:
+    return expanded_chars(args[0], _limit()) if args and not isinstance(args[0], str) else 0
+
+
+def _join_size(args: list[Any]) -> int:
+    strs = args[0] if args else None
+    if not isinstance(strs, list):
+        return 0
+    sep = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
+    return sum(len(x) for x in strs if isinstance(x, str)) + len(sep) * max(0, len(strs) - 1)
+
+
+def _replace_size(args: list[Any]) -> int:
+    """The result's length: every match replaced (``$0``/``$n`` counted as the longest match)."""
+    text, pattern, repl = [*args, None, None, None][:3]
+    if not isinstance(text, str) or not isinstance(repl, str) or not pattern:
+        return 0  # nothing to replace, or a function replacement (its results are metered one by one)
+    if len(text) + (len(text) + 1) * len(repl) <= _limit():
+        return 0  # even a match at every position fits: no need to count
+    if isinstance(pattern, str):
+        count, longest = text.count(pattern), len(pattern)
+    else:
+        count = longest = 0
+        for m in pattern.finditer(text):
+            count += 1
+            longest = max(longest, m.end() - m.start())
+    per_match = len(repl) + (repl.count("$") * longest if "$" in repl else 0)
+    return len(text) + count * per_match
 
 
 def safe_functions() -> dict[str, Any]:
     """Replacements registered on every compiled expression (bound over the library's built-ins)."""
     from jsonata.jsonata import Jsonata
 
-    return {"pad": Jsonata.JFunction(_CheckedPad(), "<s-ns?:s>")}
+    return {
+        "pad": Jsonata.JFunction(_Checked("pad", _pad_size, 3), "<s-ns?:s>"),
+        "string": Jsonata.JFunction(_Checked("string", _string_size, 2), "<x-b?:s>"),
+        "join": Jsonata.JFunction(_Checked("join", _join_size, 2), "<a<s>s?:s>"),
+        "replace": Jsonata.JFunction(_Checked("replace", _replace_size, 4), "<s-(sf)(sf)n?:s>"),
+    }
 
 
 # -- regular expressions --------------------------------------------------------------------------

@@ -119,6 +119,14 @@ def test_catastrophic_regex_on_a_long_string_answers_at_once() -> None:
         ("$string([1..10000000])", "array of more than"),
         ("$reduce([1..40], function($a, $b){ $a & $a }, 'xx')", "string of more than"),
         ("$range(0, 1e8, 1)", "more than 1000 items"),
+        ("( $a := $pad('', 1000000); $string([$a, $a, $a, $a, $a, $a]) )", "string of more than"),
+        ("( $a := $pad('', 1000000); $join([$a, $a, $a, $a, $a, $a], '') )", "string of more than"),
+        ("$replace($pad('', 100000, 'a'), 'a', $pad('', 1000, 'b'))", "string of more than"),
+        ("$reduce([1..30], function($acc, $v){ [$acc, $acc] }, [1])", "array of more than"),
+        (
+            "( $a := $pad('', 100000); $b := [$a, $a, $a, $a, $a, $a, $a, $a]; {'x': [$b, $b, $b, $b, $b, $b]} )",
+            "result",
+        ),
     ],
 )
 def test_allocating_expressions_fail_before_allocating(expr: str, reason: str) -> None:
