@@ -27,7 +27,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from sfn_workers.local.identity import ACCOUNT_ID, REGION
-from sfn_workers.local.sam import Resource, Template
+from sfn_workers.local.sam import Resource, Template, TemplateError
 from sfn_workers.local.token_backend import ApiError, TaskTokenBackend
 
 __all__ = ["TRANSPORTS", "Emulator", "TokenRouter", "client_of", "moto_url", "sfn_endpoint"]
@@ -53,6 +53,9 @@ def moto_url() -> str:
             import logging
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the user's terminal
+            from sfn_workers.local import sns_guard
+
+            sns_guard.install()  # no SNS delivery to the network unless allowed
             _moto = _MotoServer()
             _moto_url = _moto.start()
             atexit.register(_stop_servers)
@@ -391,15 +394,22 @@ class Emulator:
         protocol = str(spec.get("Protocol", "")).lower()
         if protocol not in ("sqs", "http", "https"):
             return  # email, sms, lambda...: nothing to deliver to locally
+        endpoint = str(spec.get("Endpoint"))
+        if protocol != "sqs" and not self.external:
+            from sfn_workers.local import sns_guard
+
+            if not sns_guard.remote_delivery_allowed() and not sns_guard.is_loopback_url(endpoint):
+                raise TemplateError(
+                    f"SNS subscription of {topic_arn} to {endpoint}: the local emulator delivers http/https "
+                    "notifications to loopback URLs only (sfn-workers serve --allow-remote-sns lifts this)"
+                )
         attributes = {}
         if spec.get("RawMessageDelivery"):
             attributes["RawMessageDelivery"] = "true"
         if spec.get("FilterPolicy"):
             policy = spec["FilterPolicy"]
             attributes["FilterPolicy"] = policy if isinstance(policy, str) else json.dumps(policy)
-        self.client("sns").subscribe(
-            TopicArn=topic_arn, Protocol=protocol, Endpoint=str(spec.get("Endpoint")), Attributes=attributes
-        )
+        self.client("sns").subscribe(TopicArn=topic_arn, Protocol=protocol, Endpoint=endpoint, Attributes=attributes)
 
 
 def _without(spec: Mapping[str, Any], *keys: str) -> dict[str, Any]:

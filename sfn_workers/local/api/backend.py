@@ -201,9 +201,9 @@ class Backend:
                         return existing  # AWS: same name and input of a running execution is idempotent
                     raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{run_arn}'")
             self._seq += 1
-            run = ExecutionRecord(arn=run_arn, machine=machine, name=name, start=now(), seq=self._seq)
+            clock = self._clock()  # the execution's dates are its clock's, as its history's are
+            run = ExecutionRecord(arn=run_arn, machine=machine, name=name, start=clock.now(), seq=self._seq)
             run.input_text, run.trace_header = input_text, trace
-            clock = self._clock()
             integrations = self._integrations(clock)
             if test_case is not None:
                 integrations = self._mocked(integrations, machine, test_case)

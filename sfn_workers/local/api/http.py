@@ -20,6 +20,7 @@ import ipaddress
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -87,6 +88,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = LISTEN_BACKLOG
     api: ApiHttpServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (or was disconnected at its deadline) is not worth a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            _log.debug("local api: connection from %s ended: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sfn_workers.local import sns_guard
 from sfn_workers.local.api.http import DEFAULT_PORT, ApiHttpServer
 from sfn_workers.local.api.protocol import dispatch
 from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES
@@ -35,6 +36,7 @@ class Server:
     service: LocalStepFunctions
     http: ApiHttpServer
     environment: LocalEnvironment
+    remote_sns_before: bool = False  # the process-wide SNS delivery policy to restore on close
 
     @property
     def url(self) -> str:
@@ -53,6 +55,7 @@ class Server:
             self.http.stop(grace=min(grace, 2.0))
         finally:
             self.environment.close()
+            sns_guard.allow_remote_delivery(self.remote_sns_before)
 
 
 def start_server(
@@ -70,6 +73,7 @@ def start_server(
     allow_hosts: Iterable[str] = (),
     request_timeout: float = 10.0,
     mock_config: str | Path | Mapping[str, Any] | None = None,
+    allow_remote_sns: bool = False,
 ) -> Server:
     """Start the local Step Functions API on ``host:port`` (0: any free port) and return it.
 
@@ -77,7 +81,10 @@ def start_server(
     at start (None: only state machines created through the API, running against the emulator).
     ``mock_config``: a mock config in AWS Step Functions Local's format; StartExecution of
     ``stateMachineArn#TestCase`` runs that test case.
-    Raises TemplateError, MockConfigError, ApiError (a state machine that is not valid ASL) or OSError (cannot listen).
+    ``allow_hosts``: Host header names served besides this machine's; ``allow_remote_sns``: let the
+    embedded SNS deliver to non-loopback http/https URLs (process-wide, until :meth:`Server.close`).
+    Raises TemplateError, MockConfigError, ApiError (a state machine that is not valid ASL) or OSError
+    (cannot listen).
     """
     loaded = None
     if template is not None:
@@ -112,6 +119,8 @@ def start_server(
         return status, body
 
     http = ApiHttpServer(answer, host, port, allow_hosts=allow_hosts, request_timeout=request_timeout)
+    previous_sns = sns_guard.remote_delivery_allowed()
+    sns_guard.allow_remote_delivery(allow_remote_sns)
     try:
         # In-process handlers report their task tokens to this server (restored on close).
         environment.open(sfn_url=http.url)
@@ -119,8 +128,9 @@ def start_server(
     except BaseException:
         http.stop(grace=0)
         environment.close()
+        sns_guard.allow_remote_delivery(previous_sns)
         raise
-    return Server(service, http, environment)
+    return Server(service, http, environment, previous_sns)
 
 
 def serve(

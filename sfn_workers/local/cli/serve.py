@@ -33,6 +33,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also accept requests whose Host header names NAME ('*': any); by default only this machine's",
     )
+    parser.add_argument(
+        "--allow-remote-sns",
+        action="store_true",
+        help="let SNS http/https subscriptions deliver to other machines (default: loopback URLs only)",
+    )
     add_clock_options(parser, real_by_default=True)
     parser.add_argument("--max-executions", type=int, default=64, help="executions running at once (default 64)")
     parser.add_argument(
@@ -69,6 +74,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             port=args.port,
             host=args.host,
             allow_hosts=args.allow_host,
+            allow_remote_sns=args.allow_remote_sns,
             virtual_time=not real_time(args),
             max_executions=args.max_executions,
             max_queued=args.max_queued,
