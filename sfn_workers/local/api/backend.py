@@ -51,6 +51,23 @@ def _utf8_size(text: str) -> int:
     return len(text) if len(text) * 4 <= PAYLOAD_MAX_BYTES else len(text.encode("utf-8"))
 
 
+def _output_text(output: Any) -> tuple[str | None, tuple[str, str] | None]:
+    """An execution's output as the API returns it, or the (error, cause) that fails the execution
+    instead: over 256 KiB, or not JSON (NaN, nested too deep to serialise)."""
+    if output is None:
+        return None, None
+    try:
+        text = json.dumps(output, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return None, ("States.Runtime", f"The execution's output is not valid JSON: {str(exc)[:200]}")
+    if _utf8_size(text) > PAYLOAD_MAX_BYTES:
+        return None, (
+            "States.DataLimitExceeded",
+            f"The state/task returned a result with a size exceeding {PAYLOAD_MAX_BYTES}",
+        )
+    return text, None
+
+
 class Backend:
     """State machines and executions behind the local Step Functions API.
 
@@ -258,20 +275,22 @@ class Backend:
             _log.exception("serve: execution %s crashed", run.arn)
             status, output, error, cause = "FAILED", None, "States.Runtime", f"local runner error: {exc!r}"
             events, stop = list(run.events or []), now()
-        output_text = None if output is None else json.dumps(output, separators=(",", ":"), ensure_ascii=False)
-        if output_text is not None and _utf8_size(output_text) > PAYLOAD_MAX_BYTES:
-            status, output_text = "FAILED", None
-            error = "States.DataLimitExceeded"
-            cause = f"The state/task returned a result with a size exceeding {PAYLOAD_MAX_BYTES}"
-        with self.lock:
-            if not run.aborted:  # an aborted execution keeps the status, date, error and cause of its stop
-                run.status, run.output_text, run.error, run.cause = status, output_text, error, cause
-                run.stop = max(stop if isinstance(stop, datetime) else now(), run.start)
-            run.execution = None
-            self.retention.close(run, events)
-            self._running -= 1
-            release = self._release_due()
-        run.done.set()
+        output_text, problem = _output_text(output)
+        if problem is not None:
+            status, output_text, (error, cause) = "FAILED", None, problem
+        release = False
+        try:
+            with self.lock:
+                if not run.aborted:  # an aborted execution keeps the status, date, error and cause of its stop
+                    run.status, run.output_text, run.error, run.cause = status, output_text, error, cause
+                    run.stop = max(stop if isinstance(stop, datetime) else now(), run.start)
+                run.execution = None
+                self.retention.close(run, events)
+                release = self._release_due()
+        finally:  # whatever happened, the execution is closed and its slot counted free
+            with self.lock:
+                self._running -= 1
+            run.done.set()
         if self.retention.closed % 500 == 0:
             self.tokens.forget_closed()  # bound the broker; late SendTask* for old tokens get InvalidToken
         if release:

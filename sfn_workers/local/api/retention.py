@@ -56,15 +56,19 @@ class Retention:
 
     def close(self, run: ExecutionRecord, events: list[dict[str, Any]]) -> None:
         """Store a closing execution: its input/output packed, its history packed if it fits the budget."""
-        run.packed_io = pack([run.input_text, run.output_text])
+        run.packed_io = pack([run.input_text, run.output_text])  # texts: always serialisable
         run.input_text = run.output_text = None
         run.events = None
+        self.closed += 1
         run.history_events = len(events)
-        packed = pack(events)
+        try:
+            packed = pack(events)
+        except (ValueError, TypeError, RecursionError):  # not serialisable: keep the summary only
+            run.history_dropped = True
+            return
         run.packed_history = packed
         self._with_history[run.arn] = run
         self.history_bytes += len(packed)
-        self.closed += 1
         self._enforce()
 
     def _enforce(self) -> None:
