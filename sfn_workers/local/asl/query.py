@@ -57,24 +57,23 @@ class Field:
     Its template is compiled on first use and kept: a definition is parsed once and run many times.
     """
 
-    __slots__ = ("_compiled", "name", "value")
+    __slots__ = ("_jsonata", "_jsonpath", "name", "value")
 
     def __init__(self, name: str, value: Any) -> None:
         self.name = name
         self.value = value
-        self._compiled: Any = None
+        self._jsonpath: Template | None = None
+        self._jsonata: JsonataTemplate | None = None
 
     def jsonpath(self) -> Template:
-        t = self._compiled
-        if t is None:
-            t = self._compiled = compile_template(self.value)
-        return t  # type: ignore[no-any-return]
+        if self._jsonpath is None:
+            self._jsonpath = compile_template(self.value)
+        return self._jsonpath
 
     def jsonata(self) -> JsonataTemplate:
-        t = self._compiled
-        if t is None:
-            t = self._compiled = compile_jsonata_template(self.value, self.name)
-        return t  # type: ignore[no-any-return]
+        if self._jsonata is None:
+            self._jsonata = compile_jsonata_template(self.value, self.name)
+        return self._jsonata
 
 
 @dataclass(frozen=True, slots=True)

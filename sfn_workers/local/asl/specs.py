@@ -164,7 +164,7 @@ class ParallelSpec(StateSpec):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class MapSpec(StateSpec):
-    processor: Machine | None = None
+    processor: Machine
     items: Field | None = None  # JSONata Items
     items_path: str = "$"
     item_selector: Field | None = None  # ItemSelector or the older Parameters

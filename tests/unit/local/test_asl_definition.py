@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sfn_workers.local.asl import DefinitionError, parse_definition
+from sfn_workers.local.asl.specs import MapSpec
 
 
 def machine(states: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -168,5 +169,5 @@ def test_nested_machines_inherit_the_query_language() -> None:
             QueryLanguage="JSONata",
         )
     )
-    proc = d.states["M"].processor
-    assert proc is not None and proc.states["I"].jsonata
+    spec = d.states["M"]
+    assert isinstance(spec, MapSpec) and spec.processor.states["I"].jsonata

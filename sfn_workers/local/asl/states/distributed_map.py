@@ -222,7 +222,7 @@ class _Children:
             self.next_index = k + 1
             outcome = self.outcomes[k]
             child = self.engine.child(
-                self.spec.processor,  # type: ignore[arg-type]  # validated: a Map has a processor
+                self.spec.processor,
                 outcome.input,
                 name=outcome.name,
                 state_machine_name=f"{self.engine.state_machine_name}/{self.spec.name}",

@@ -78,7 +78,6 @@ def run_map(engine: Engine, run: StateRun, spec: MapSpec, raw: Any) -> tuple[str
 
 
 def _attempt(engine: Engine, run: StateRun, spec: MapSpec, raw: Any) -> Any:
-    assert spec.processor is not None
     q, history = spec.query, engine.history
     items, doc = q.items(run, spec.flow, raw, spec.items, spec.items_path)
     max_c = map_number(run, spec, raw, "MaxConcurrency", 0)
