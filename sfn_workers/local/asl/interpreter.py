@@ -128,11 +128,6 @@ class Execution:
         self._root.cancelled = True
         self.clock.wake()
 
-    @property
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called or the execution timed out."""
-        return self._stop is not None
-
     def _history_full(self, cause: str) -> None:
         """The history reached AWS's cap: the execution fails with States.Runtime at the next step."""
         if self._stop is None:
