@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -177,3 +178,94 @@ def test_state_fail_and_bad_requests(sfn: Any) -> None:
         "InvalidExecutionInput"
     )
     assert code(lambda: sfn.test_state(definition=json.dumps({"Type": "Nope", "End": True}))) == "InvalidDefinition"
+
+
+# -- UpdateStateMachine, versions and aliases ----------------------------------------------------------
+
+
+def say(word: str) -> str:
+    return json.dumps({"StartAt": "Say", "States": {"Say": {"Type": "Pass", "Result": word, "End": True}}})
+
+
+def output_of(sfn: Any, started: dict[str, Any]) -> Any:
+    for _ in range(200):
+        answer = sfn.describe_execution(executionArn=started["executionArn"])
+        if answer["status"] != "RUNNING":
+            return json.loads(answer["output"])
+        time.sleep(0.02)
+    raise AssertionError("the execution did not end")
+
+
+def test_update_publish_and_run_versions_and_an_alias(sfn: Any) -> None:
+    name = f"sm-{uuid.uuid4().hex[:8]}"
+    arn = sfn.create_state_machine(name=name, definition=say("one"), roleArn=ROLE)["stateMachineArn"]
+    first = sfn.publish_state_machine_version(stateMachineArn=arn, description="first")["stateMachineVersionArn"]
+    updated = sfn.update_state_machine(stateMachineArn=arn, definition=say("two"), publish=True)
+    second = updated["stateMachineVersionArn"]
+
+    # THEN versions are numbered, newest first, and each runs the definition it froze
+    assert (first, second) == (f"{arn}:1", f"{arn}:2")
+    listed = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in listed] == [second, first]
+    assert output_of(sfn, sfn.start_execution(stateMachineArn=first)) == "one"
+    assert output_of(sfn, sfn.start_execution(stateMachineArn=arn)) == "two"
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == json.loads(say("two"))
+    # AND publishing again without a change returns the same version; a stale revision conflicts
+    assert sfn.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"] == second
+    assert code(lambda: sfn.publish_state_machine_version(stateMachineArn=arn, revisionId="old")) == "ConflictException"
+
+    # WHEN an alias sends all traffic to version 1, then is moved to version 2
+    alias = sfn.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": first, "weight": 100}]
+    )["stateMachineAliasArn"]
+    before = output_of(sfn, sfn.start_execution(stateMachineArn=alias))
+    sfn.update_state_machine_alias(
+        stateMachineAliasArn=alias,
+        routingConfiguration=[
+            {"stateMachineVersionArn": second, "weight": 100},
+            {"stateMachineVersionArn": first, "weight": 0},
+        ],
+    )
+    after = output_of(sfn, sfn.start_execution(stateMachineArn=alias))
+
+    assert alias == f"{arn}:live"
+    assert (before, after) == ("one", "two")
+    described = sfn.describe_state_machine_alias(stateMachineAliasArn=alias)
+    assert described["name"] == "live"
+    assert (
+        sfn.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"][0]["stateMachineAliasArn"] == alias
+    )
+    # AND a version an alias uses cannot be deleted; once the alias is gone it can
+    assert code(lambda: sfn.delete_state_machine_version(stateMachineVersionArn=first)) == "ConflictException"
+    sfn.delete_state_machine_alias(stateMachineAliasArn=alias)
+    sfn.delete_state_machine_version(stateMachineVersionArn=first)
+    assert [
+        v["stateMachineVersionArn"]
+        for v in sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    ] == [second]
+    assert code(lambda: sfn.describe_state_machine_alias(stateMachineAliasArn=alias)) == "ResourceNotFound"
+
+
+def test_version_and_alias_errors_have_awss_codes(sfn: Any) -> None:
+    arn = new_machine(sfn)
+    version = sfn.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"]
+
+    assert code(lambda: sfn.update_state_machine(stateMachineArn=arn)) == "MissingRequiredParameter"
+    assert code(lambda: sfn.update_state_machine(stateMachineArn=arn, definition="{")) == "InvalidDefinition"
+    assert (
+        code(
+            lambda: sfn.create_state_machine_alias(
+                name="half", routingConfiguration=[{"stateMachineVersionArn": version, "weight": 50}]
+            )
+        )
+        == "ValidationException"
+    )
+    assert (
+        code(
+            lambda: sfn.create_state_machine_alias(
+                name="ghost", routingConfiguration=[{"stateMachineVersionArn": f"{arn}:99", "weight": 100}]
+            )
+        )
+        == "ResourceNotFound"
+    )
+    assert code(lambda: sfn.start_execution(stateMachineArn=f"{arn}:nope")) == "StateMachineDoesNotExist"

@@ -114,6 +114,8 @@ class Backend:
         self._released_at = (0, time.monotonic())  # (closed count, monotonic time) of the last memory release
         self._accepting = True
         self.mocks: Any = None  # a mock_config.ServeMocks when serve has --mock-config
+        #: resolves a version or alias ARN to the record its executions run (set by api/versions)
+        self.qualified: Callable[[str], MachineRecord | None] | None = None
 
     # -- the action registry ------------------------------------------------------------------------
 
@@ -173,6 +175,10 @@ class Backend:
     def machine(self, machine_arn: str) -> MachineRecord:
         """The state machine of an ARN (InvalidArn, StateMachineDoesNotExist)."""
         region, account, _kind, rest = arn_parts(machine_arn, ("stateMachine",))
+        if ":" in rest and self.qualified is not None and (region, account) == (self.region, self.account):
+            found = self.qualified(machine_arn)  # a version or an alias
+            if found is not None:
+                return found
         with self.lock:
             found = self.machines.get(machine_arn)
         if found is None or (region, account) != (self.region, self.account) or ":" in rest:
