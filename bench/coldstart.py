@@ -149,11 +149,11 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print(
         f"| cold: import + decorate + first call (median) | {cold_median['sfn-workers'] * 1000:.1f} ms "
-        f"| {cold_median['hand-written'] * 1000:.1f} ms | {cold_ratio:.2f}x | <= 1.10x |"
+        f"| {cold_median['hand-written'] * 1000:.1f} ms | {cold_ratio:.2f}x | <= 1.05x |"
     )
     print(
         f"| warm: per call (median of rounds) | {warm_median['sfn-workers'] * 1e6:.1f} us "
-        f"| {warm_median['hand-written'] * 1e6:.1f} us | {warm_ratio:.2f}x | <= 2.00x |"
+        f"| {warm_median['hand-written'] * 1e6:.1f} us | {warm_ratio:.2f}x | <= 1.50x |"
     )
 
 

@@ -247,3 +247,14 @@ def test_watchdog_report_undeliverable_makes_the_handler_raise_once_the_function
         handler_of(slow, timeout_margin_ms=250)({"taskToken": token}, FakeLambdaContext(1.0))
     assert tokens.outcomes[token] == []
     assert {c.action for c in sfn_endpoint.calls} == {"SendTaskFailure"}  # the late success was not sent
+
+
+def test_a_one_second_lambda_returning_at_once_is_never_a_worker_timeout(tokens: MemoryTokens) -> None:
+    # GIVEN the default 1,500 ms margin and a Lambda with 1 s left (a 1 s timeout, warm)
+    handler = handler_of(lambda payload: {"n": payload["n"]})
+    for n in range(5):
+        token = tokens.issue()
+        # WHEN the function returns in microseconds
+        handler({"taskToken": token, "n": n}, FakeLambdaContext(1.0))
+        # THEN its output is reported: the margin shrank to a quarter of the second
+        assert tokens.outcome(token).json() == {"n": n}

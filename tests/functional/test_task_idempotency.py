@@ -88,3 +88,16 @@ def test_an_idempotency_config_without_a_store_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="idempotency="):
         task(idempotency_config=IdempotencyConfig())(charging([]))
+
+
+def test_powertools_idempotent_above_task_works_in_direct_mode(store: DynamoDBPersistenceLayer) -> None:
+    from aws_lambda_powertools.utilities.idempotency import idempotent
+
+    calls: list[str] = []
+    handler = idempotent(persistence_store=store, config=IdempotencyConfig("orderId"))(
+        task(offload=False)(charging(calls))
+    )
+    context: Any = FakeLambdaContext()
+    assert handler({"orderId": "o-5", "amount": 1}, context) == {"receipt": "r-o-5-1", "amount": 1}
+    assert handler({"orderId": "o-5", "amount": 1}, context) == {"receipt": "r-o-5-1", "amount": 1}
+    assert calls == ["o-5"]
