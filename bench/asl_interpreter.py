@@ -142,12 +142,20 @@ def main() -> None:
     rate = per_second(one_execution, args.seconds)
     direct_rate = per_second(direct, args.seconds / 3)
     items = [{"sku": f"s{i}", "qty": 1} for i in range(10_000)]
+
+    def big_map_run() -> Any:
+        run = Execution(big_map, items, integrations=stub, clock=VirtualClock(), tokens=tokens)
+        # 7 events per item: AWS (and the interpreter) fail this inline Map at 25,000 history events;
+        # the cap is lifted here so the measure stays comparable with the earlier runs and targets.
+        run.history.max_events = 1_000_000
+        return run.run()
+
     start = time.perf_counter()
-    result = Execution(big_map, items, integrations=stub, clock=VirtualClock(), tokens=tokens).run()
+    result = big_map_run()
     map_seconds = time.perf_counter() - start
     assert result.status == "SUCCEEDED" and len(result.output) == 10_000
     tracemalloc.start()
-    Execution(big_map, items, integrations=stub, clock=VirtualClock(), tokens=tokens).run()
+    big_map_run()
     peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
     start = time.perf_counter()

@@ -63,7 +63,8 @@ class History:
         self._listener = listener
         self._lock = threading.Lock()
         self._listener_failed = False
-        self._max = max_events
+        #: The cap; a benchmark may lift it (AWS never does).
+        self.max_events = max_events
         self._on_full = on_full
 
     def add(self, event_type: str, previous: int, details: dict[str, Any] | None = None) -> int:
@@ -80,7 +81,7 @@ class History:
         if details is not None:
             event[_DETAILS_KEYS.get(event_type) or details_key(event_type)] = details
         with self._lock:
-            room = self._max if event_type in TERMINAL_EVENTS else self._max - 1
+            room = self.max_events if event_type in TERMINAL_EVENTS else self.max_events - 1
             refused = len(self.events) >= room
             first_refused = refused and not self.full
             if refused:
@@ -91,7 +92,7 @@ class History:
                 self.events.append(event)
         if refused:
             if first_refused and self._on_full is not None:
-                self._on_full(HISTORY_LIMIT_CAUSE.format(max_events=self._max))
+                self._on_full(HISTORY_LIMIT_CAUSE.format(max_events=self.max_events))
             return eid
         if self._listener is not None:
             try:
