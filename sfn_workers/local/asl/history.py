@@ -54,7 +54,7 @@ class History:
         clock: Clock,
         listener: Callable[[dict[str, Any]], None] | None = None,
         *,
-        max_events: int = HISTORY_EVENTS_MAX,
+        max_events: int | None = None,
         on_full: Callable[[str], None] | None = None,
     ) -> None:
         self.events: list[dict[str, Any]] = []
@@ -64,7 +64,7 @@ class History:
         self._lock = threading.Lock()
         self._listener_failed = False
         #: The cap; a benchmark may lift it (AWS never does).
-        self.max_events = max_events
+        self.max_events = HISTORY_EVENTS_MAX if max_events is None else max_events
         self._on_full = on_full
 
     def add(self, event_type: str, previous: int, details: dict[str, Any] | None = None) -> int:
