@@ -6,7 +6,7 @@ interpreter on the :class:`~.pool.ExecutionPool`, and hands closed ones to :clas
 
 **Actions** are plain functions ``action(backend, request) -> response`` kept in a registry by name.
 Each group of actions lives in its own module with a table ``ACTIONS = {"Name": function, ...}``
-(``machines``, ``executions``, ``history``); :mod:`.stepfunctions` lists the tables the server
+(``machines``, ``executions``); :mod:`.stepfunctions` lists the tables the server
 serves. A module that needs state of its own (activities, tags...) keeps it in a
 :meth:`Backend.component`, made once per backend.
 """
