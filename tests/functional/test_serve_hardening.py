@@ -270,3 +270,23 @@ def test_start_sync_execution_of_an_endless_express_machine_answers_at_the_five_
         assert answer["status"] == "TIMED_OUT"
         assert answer["error"] == "States.Timeout"
         assert (answer["stopDate"] - answer["startDate"]).total_seconds() >= 300
+
+
+def test_serve_points_in_process_handlers_at_itself_and_restores_the_environment_when_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from sfn_workers.local.api.server import start_server
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SFN", "http://user-value.invalid")
+    monkeypatch.setenv("AWS_PROFILE", "my-profile")
+    with bounded(seconds=60, mib=100):
+        srv = start_server(None, port=0)
+        try:
+            assert os.environ["AWS_ENDPOINT_URL_SFN"] == srv.url
+            assert "AWS_PROFILE" not in os.environ
+        finally:
+            srv.close(grace=1)
+    assert os.environ["AWS_ENDPOINT_URL_SFN"] == "http://user-value.invalid"
+    assert os.environ["AWS_PROFILE"] == "my-profile"
