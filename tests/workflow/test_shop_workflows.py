@@ -264,3 +264,29 @@ def test_aws_sdk_calls_take_null_members_and_their_errors_are_catchable_by_awss_
     assert result.status == "SUCCEEDED", result.cause
     assert result.output["title"] == "Dune"
     assert result.output["missing"]["Error"] == "DynamoDb.ResourceNotFoundException"
+
+
+# -- ETL with a Distributed Map over S3 -------------------------------------------------------------
+
+
+def test_etl_distributed_map_reads_every_file_under_a_prefix_and_writes_results_to_s3() -> None:
+    with LocalRunner(SHOP, state_machine="EtlMachine") as runner:
+        s3 = runner.emulator.client("s3")
+        bucket = name_of(runner, "DataBucket")
+        for n in range(5):
+            body = json.dumps({"orderId": f"o-{n}", "amount": 10 * n, "shipping": 5})
+            s3.put_object(Bucket=bucket, Key=f"incoming/{n}.json", Body=body)
+        s3.put_object(Bucket=bucket, Key="elsewhere/ignored.json", Body="{}")
+
+        result = runner.run({})
+        manifest_key = result.output["ResultWriterDetails"]["Key"] if result.status == "SUCCEEDED" else ""
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+        written = [
+            json.loads(s3.get_object(Bucket=bucket, Key=f["Key"])["Body"].read())
+            for f in manifest["ResultFiles"].get("SUCCEEDED", [])
+        ]
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert manifest_key.startswith("results/")
+    totals = sorted(json.loads(item["Output"])["total"] for rows in written for item in rows)
+    assert totals == [5, 15, 25, 35, 45]
