@@ -15,12 +15,18 @@ from typing import Any
 import pytest
 
 from sfn_workers.local import LocalRunner, run_execution
+from sfn_workers.local.asl import ExecutionResult
 
 SHOP = Path(__file__).parent / "fixtures" / "shop" / "template.yaml"
 
 
 def events_of(result: Any, kind: str) -> list[dict[str, Any]]:
     return [e for e in result.history if e["type"] == kind]
+
+
+def output(result: ExecutionResult) -> Any:
+    """The execution's output (any JSON value)."""
+    return result.output
 
 
 def name_of(runner: LocalRunner, logical_id: str) -> str:
@@ -45,8 +51,8 @@ def test_put_events_reaches_the_rules_targets_and_links_the_execution() -> None:
 
     # THEN the Task returns PutEvents' answer with no failed entry
     assert result.status == "SUCCEEDED", result.cause
-    assert result.output["FailedEntryCount"] == 0
-    assert [bool(e.get("EventId")) for e in result.output["Entries"]] == [True, True]
+    assert output(result)["FailedEntryCount"] == 0
+    assert [bool(e.get("EventId")) for e in output(result)["Entries"]] == [True, True]
     # AND only the matching event reached both targets (moto delivered to SQS, the runner to the function)
     assert len(audited) == 1 and len(recorded) == 1
     for event in (json.loads(audited[0]["Body"]), json.loads(recorded[0]["event"]["S"])):
@@ -147,24 +153,24 @@ def test_nested_executions_sync_sync2_fire_and_forget_and_callback() -> None:
 
     assert result.status == "SUCCEEDED", result.cause
     parent_arn = runner.arn.replace(":stateMachine:", ":execution:") + ":parent-1"
-    output = result.output
+    got: Any = result.output
     # .sync: DescribeExecution's answer, Output as JSON text
-    assert output["sync"]["Status"] == "SUCCEEDED"
-    assert output["sync"]["Name"] == "sync-child"
-    assert json.loads(output["sync"]["Output"]) == {
+    assert got["sync"]["Status"] == "SUCCEEDED"
+    assert got["sync"]["Name"] == "sync-child"
+    assert json.loads(got["sync"]["Output"]) == {
         "greeting": "hello ada",
         "startedBy": parent_arn,
         "executionName": "sync-child",
     }
-    assert isinstance(output["sync"]["Input"], str)
+    assert isinstance(got["sync"]["Input"], str)
     # .sync:2: the same with Output as JSON
-    assert output["syncJson"] == {"greeting": "hello ada", "startedBy": parent_arn, "status": "SUCCEEDED"}
+    assert got["syncJson"] == {"greeting": "hello ada", "startedBy": parent_arn, "status": "SUCCEEDED"}
     # request-response: the child's ARN, the Task did not wait for it
-    assert ":execution:GreetChildMachine:" in output["started"]["arn"]
+    assert ":execution:GreetChildMachine:" in got["started"]["arn"]
     # .waitForTaskToken: the child's function answered the parent's token
-    assert output["callback"] == {"doubled": 42}
+    assert got["callback"] == {"doubled": 42}
     # a failed child fails the .sync Task with States.TaskFailed and its DescribeExecution as the cause
-    failure = output["childFailure"]
+    failure = got["childFailure"]
     assert failure["Error"] == "States.TaskFailed"
     assert json.loads(failure["Cause"])["Status"] == "FAILED"
     assert json.loads(failure["Cause"])["Error"] == "Child.Refused"
@@ -221,7 +227,7 @@ def test_polling_loop_waits_on_the_virtual_clock_until_the_job_is_done() -> None
     result = run_execution(SHOP, {"jobId": "j-1", "readyAfter": 4}, state_machine="PollingMachine")
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.output["checks"] == 4
+    assert output(result)["checks"] == 4
     waits = events_of(result, "WaitStateEntered")
     assert len(waits) == 3
     took = (result.stop - result.start).total_seconds()
@@ -262,8 +268,8 @@ def test_aws_sdk_calls_take_null_members_and_their_errors_are_catchable_by_awss_
     result = run_execution(SHOP, {"sku": "b-1", "title": "Dune"}, state_machine="CatalogMachine")
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.output["title"] == "Dune"
-    assert result.output["missing"]["Error"] == "DynamoDb.ResourceNotFoundException"
+    assert output(result)["title"] == "Dune"
+    assert output(result)["missing"]["Error"] == "DynamoDb.ResourceNotFoundException"
 
 
 # -- ETL with a Distributed Map over S3 -------------------------------------------------------------
@@ -279,7 +285,7 @@ def test_etl_distributed_map_reads_every_file_under_a_prefix_and_writes_results_
         s3.put_object(Bucket=bucket, Key="elsewhere/ignored.json", Body="{}")
 
         result = runner.run({})
-        manifest_key = result.output["ResultWriterDetails"]["Key"] if result.status == "SUCCEEDED" else ""
+        manifest_key = output(result)["ResultWriterDetails"]["Key"] if result.status == "SUCCEEDED" else ""
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
         written = [
             json.loads(s3.get_object(Bucket=bucket, Key=f["Key"])["Body"].read())
