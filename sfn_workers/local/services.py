@@ -34,7 +34,7 @@ from sfn_workers.local.integrations.sdk_model import error_name
 from sfn_workers.local.integrations.sns import Sns
 from sfn_workers.local.integrations.sqs import Sqs
 from sfn_workers.local.integrations.sqs_delivery import SqsDelivery
-from sfn_workers.local.integrations.states import NestedExecutions, RunnerMachines
+from sfn_workers.local.integrations.states import Machines, NestedExecutions, RunnerMachines
 from sfn_workers.local.lambdas import LocalFunction
 from sfn_workers.local.sam import EventSourceMapping, Template
 
@@ -79,9 +79,10 @@ class Services:
         """Serve ``arn:aws:states:::<service>:...`` with ``integration`` (e.g. nested executions)."""
         self.integrations[service] = integration
 
-    def connect(self, runner: Any) -> None:
-        """Serve nested executions of ``runner``'s state machines, and deliver events to its functions."""
-        self.nested = NestedExecutions(RunnerMachines(runner))
+    def connect(self, runner: Any, machines: Machines | None = None) -> None:
+        """Serve nested executions of ``machines`` (default: ``runner``'s state machines), and deliver
+        events to ``runner``'s functions."""
+        self.nested = NestedExecutions(machines or RunnerMachines(runner))
         self.add("states", self.nested)
         self._function_for = runner.function_for
 

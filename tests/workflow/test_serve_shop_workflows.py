@@ -100,3 +100,11 @@ def test_nested_orchestration_through_the_api(sfn: Any) -> None:
     assert output["syncJson"]["greeting"] == "hello lin"
     assert output["syncJson"]["startedBy"] == started["executionArn"]
     assert output["callback"] == {"doubled": 42}  # the child's function answered through AWS_ENDPOINT_URL_SFN
+    # AND each child is an execution of the server: listed, described, its input linking the parent
+    children = sfn.list_executions(stateMachineArn=machine("GreetChildMachine"))["executions"]
+    sync_child = next(c for c in children if c["name"] == "sync-child")
+    described = sfn.describe_execution(executionArn=sync_child["executionArn"])
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["input"])["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] == started["executionArn"]
+    failed = sfn.list_executions(stateMachineArn=machine("FailingChildMachine"), statusFilter="FAILED")["executions"]
+    assert len(failed) >= 1

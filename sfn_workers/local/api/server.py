@@ -21,9 +21,10 @@ from typing import Any
 from sfn_workers.local import sns_guard
 from sfn_workers.local.api.http import DEFAULT_PORT, ApiHttpServer
 from sfn_workers.local.api.protocol import dispatch
-from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES
+from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES, Retention
 from sfn_workers.local.api.stepfunctions import LocalStepFunctions
 from sfn_workers.local.environment import LocalEnvironment
+from sfn_workers.local.integrations.states import BackendMachines
 from sfn_workers.local.mock_config import MockConfig, ServeMocks
 
 __all__ = ["DEFAULT_PORT", "Server", "banner", "serve", "start_server"]
@@ -97,8 +98,6 @@ def start_server(
     for machine in machines:
         mocked = mocks.mocked_states(machine.name) if mocks is not None else set()
         environment.check_resources(machine.definition, skip=mocked.__contains__)
-    if loaded is not None:  # nested executions (states:startExecution) of the template's state machines
-        environment.services.connect(environment)
     service = LocalStepFunctions(
         environment.integrations,
         environment.tokens,
@@ -108,6 +107,8 @@ def start_server(
         keep_executions=keep_executions,
         history_budget_bytes=history_budget_bytes,
     )
+    # nested executions (states:startExecution) are executions of this server, listed like any other
+    environment.services.connect(environment, BackendMachines(service, Retention.io))
     if mocks is not None:
         service.mocks = ServeMocks(mocks, environment.tokens)
     for machine in machines:

@@ -23,13 +23,15 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sfn_workers.local.asl import Execution, TaskError, parse_definition
 from sfn_workers.local.integrations.common import Call, release, runtime_error, sdk_metadata
+from sfn_workers.local.token_backend import ApiError
 
-__all__ = ["Machines", "NestedExecutions", "RunnerMachines"]
+__all__ = ["BackendMachines", "Machines", "NestedExecutions", "RunnerMachines"]
 
 
 class Child(Protocol):
@@ -87,6 +89,60 @@ class RunnerMachines:
             state_machine_name=machine_name,
             state_machine_arn=arn,
         )
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """How an API execution ended, in the fields :class:`NestedExecutions` reads."""
+
+    execution_arn: str
+    name: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+
+
+class _ApiChild:
+    """An execution started through the ``serve`` backend: listed and described like any other."""
+
+    def __init__(self, record: Any, io: Callable[[Any], tuple[str | None, str | None]]) -> None:
+        self.record = record
+        self.io = io
+        self.name: str = record.name
+        self.execution_arn: str = record.arn
+
+    def run(self) -> _Ended:
+        self.record.done.wait()
+        _input, text = self.io(self.record)
+        output = json.loads(text) if text is not None else None
+        return _Ended(self.record.arn, self.name, self.record.status, output, self.record.error, self.record.cause)
+
+
+class BackendMachines:
+    """The state machines of ``sfn-workers serve``'s backend: the child is a real API execution
+    (ListExecutions and DescribeExecution show it), started when the Task starts it."""
+
+    def __init__(self, backend: Any, io: Callable[[Any], tuple[str | None, str | None]]) -> None:
+        """``io(record)``: an execution record's (input, output) text, packed or not (``Retention.io``)."""
+        self.backend = backend
+        self.io = io
+
+    def known(self) -> list[str]:
+        with self.backend.lock:
+            return sorted(self.backend.machines)
+
+    def execution(self, arn: str, input: Any, name: str) -> Child:
+        with self.backend.lock:
+            machine = self.backend.machines.get(arn)
+        if machine is None:
+            raise KeyError(arn)
+        text = _text(input)
+        try:
+            record = self.backend.start(machine, name, text, json.loads(text), None)
+        except ApiError as exc:  # ExecutionAlreadyExists, ExecutionLimitExceeded...
+            raise TaskError(f"StepFunctions.{exc.code}Exception", exc.message) from None
+        return _ApiChild(record, self.io)
 
 
 def _millis(moment: datetime) -> int:
