@@ -207,4 +207,10 @@ class _Integrations:
         return function.invoke(call.payload, state_timeout=call.timeout_seconds)
 
     def call_service(self, resource: str, parameters: Any, context: Mapping[str, Any]) -> Any:
+        from sfn_workers.local.activities import is_activity
+
+        if is_activity(resource):  # queued for a worker; the state then waits for the task token
+            from sfn_workers.local.activity_tasks import schedule
+
+            return schedule(self.environment.tokens, resource, parameters, context)
         return self.environment.services.call(resource, parameters, self.clock.hold, context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sfn_workers.local.api import definition_check, executions, machines, tags, test_state, versions
+from sfn_workers.local.api import activities, definition_check, executions, machines, tags, test_state, versions
 from sfn_workers.local.api.backend import Action, Backend, IntegrationsFactory
 from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES
 from sfn_workers.local.api.task_tokens import task_token_actions
@@ -29,6 +29,7 @@ ACTION_TABLES: tuple[Mapping[str, Action], ...] = (
     tags.ACTIONS,
     test_state.ACTIONS,
     versions.ACTIONS,
+    activities.ACTIONS,
 )
 
 

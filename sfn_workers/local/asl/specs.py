@@ -144,7 +144,8 @@ class TaskSpec(StateSpec):
 
     @property
     def waits_for_token(self) -> bool:
-        return self.resource.endswith(".waitForTaskToken")
+        # An activity's task is answered with its token too (by the worker that took it).
+        return self.resource.endswith(".waitForTaskToken") or ":activity:" in self.resource
 
 
 @dataclass(frozen=True, slots=True)

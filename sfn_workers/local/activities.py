@@ -1,0 +1,143 @@
+"""Activities: the task queues that activity workers poll (GetActivityTask), shared by executions and the API.
+
+An activity Task state (``Resource: arn:aws:states:<region>:<account>:activity:NAME``) waits for a
+task token like a ``.waitForTaskToken`` state; what it schedules is put on its activity's queue,
+where a worker takes it with GetActivityTask and answers with SendTaskSuccess/Failure/Heartbeat.
+
+There is one :class:`ActivityStore` per token broker (:func:`activities_for`): the executions that
+issue tokens from a broker and the API actions answering for it see the same activities, without
+either knowing the other. Taking a task counts as its first heartbeat (AWS starts the
+HeartbeatSeconds clock when a worker picks the task up, not while it waits in the queue), and a
+task whose token was closed meanwhile (its TimeoutSeconds passed, its execution ended) is dropped
+instead of handed out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sfn_workers.local.identity import arn
+
+__all__ = ["DEFAULT_POLL_SECONDS", "Activity", "ActivityStore", "UnknownActivity", "activities_for", "is_activity"]
+
+#: How long GetActivityTask waits for a task before answering with none (AWS: 60 seconds).
+DEFAULT_POLL_SECONDS = 60.0
+
+
+def is_activity(resource: str) -> bool:
+    """An activity ARN as a Task's Resource."""
+    parts = resource.split(":")
+    return len(parts) == 7 and parts[:3] == ["arn", "aws", "states"] and parts[5] == "activity"
+
+
+class UnknownActivity(KeyError):
+    """No activity has this ARN (ActivityDoesNotExist)."""
+
+
+@dataclass
+class Activity:
+    name: str
+    arn: str
+    created: datetime
+    queue: deque[tuple[str, str]] = field(default_factory=deque)  # (token, input JSON)
+
+
+class ActivityStore:
+    """The activities and their queued tasks; thread-safe, with long polling.
+
+    ``broker`` (an ``asl.TokenBroker``) is told of each task taken (a heartbeat) and asked whether
+    a queued task is still open.
+    """
+
+    def __init__(self, broker: Any = None, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
+        self._broker = broker
+        self.poll_seconds = poll_seconds
+        self._changed = threading.Condition()
+        self._activities: dict[str, Activity] = {}
+        self._closed = False
+
+    def create(self, name: str) -> Activity:
+        """The activity ``name`` (created once; creating it again returns it, as AWS does)."""
+        activity_arn = arn("states", f"activity:{name}")
+        with self._changed:
+            found = self._activities.get(activity_arn)
+            if found is None:
+                found = self._activities[activity_arn] = Activity(name, activity_arn, datetime.now(UTC))
+            return found
+
+    def get(self, activity_arn: str) -> Activity:
+        with self._changed:
+            found = self._activities.get(activity_arn)
+        if found is None:
+            raise UnknownActivity(activity_arn)
+        return found
+
+    def all(self) -> list[Activity]:
+        with self._changed:
+            return sorted(self._activities.values(), key=lambda a: a.created)
+
+    def delete(self, activity_arn: str) -> None:
+        with self._changed:
+            self._activities.pop(activity_arn, None)
+            self._changed.notify_all()
+
+    def schedule(self, activity_arn: str, token: str, input_text: str) -> None:
+        """Queue a task for the activity's workers; UnknownActivity if there is no such activity."""
+        with self._changed:
+            found = self._activities.get(activity_arn)
+            if found is None:
+                raise UnknownActivity(activity_arn)
+            found.queue.append((token, input_text))
+            self._changed.notify_all()
+
+    def take(self, activity_arn: str, wait: float | None = None) -> tuple[str, str] | None:
+        """The next open task of the activity, waiting up to ``wait`` seconds (default ``poll_seconds``)."""
+        give_up = time.monotonic() + (self.poll_seconds if wait is None else wait)
+        with self._changed:
+            while True:
+                found = self._activities.get(activity_arn)
+                if found is None:
+                    raise UnknownActivity(activity_arn)
+                while found.queue:
+                    token, input_text = found.queue.popleft()
+                    if self._started(token):
+                        return token, input_text
+                left = give_up - time.monotonic()
+                if left <= 0 or self._closed:
+                    return None
+                self._changed.wait(left)
+
+    def _started(self, token: str) -> bool:
+        """Tell the broker the task was picked up (a heartbeat); False if its token is closed."""
+        if self._broker is None:
+            return True
+        try:
+            self._broker.send_task_heartbeat(token)
+        except Exception:  # TaskTimedOut, TaskDoesNotExist, InvalidToken: nobody waits for it any more
+            return False
+        return True
+
+    def close(self) -> None:
+        """Answer every waiting GetActivityTask now (with no task)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+_stores: weakref.WeakKeyDictionary[Any, ActivityStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def activities_for(broker: Any) -> ActivityStore:
+    """The activity store of the executions that issue tokens from ``broker``."""
+    with _stores_lock:
+        store = _stores.get(broker)
+        if store is None:
+            store = _stores[broker] = ActivityStore(broker)
+        return store
