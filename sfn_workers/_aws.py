@@ -20,7 +20,7 @@ from typing import Any
 
 from sfn_workers.context import current_context
 
-__all__ = ["Clients", "default_clients", "timeout_step"]
+__all__ = ["Clients", "default_clients", "polling_client", "timeout_step"]
 
 # botocore's service names, keyed by the short names users pass in ``clients={...}``.
 _ALIASES = {"sfn": "stepfunctions", "states": "stepfunctions"}
@@ -117,6 +117,17 @@ class Clients:
             retries={"mode": "standard", "total_max_attempts": requests}, connect_timeout=connect, read_timeout=read
         )
         return self._session.client(service, config=config)
+
+
+def polling_client(service: str, read_timeout: float) -> Any:
+    """A client for long polls (GetActivityTask waits up to 60 s): a read timeout above the poll, one
+    request per call (the caller retries with jitter and a budget)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout)
+    session: Any = boto3.session.Session()
+    return session.client(service, config=config)
 
 
 _default = Clients()

@@ -58,6 +58,7 @@ __all__ = [
     "SfnWorkersError",
     "TaskFailure",
     "ValidationError",
+    "WorkerStopped",
     "WorkerTimeout",
     "aws_error_code",
     "aws_status_code",
@@ -112,6 +113,10 @@ class OffloadError(SfnWorkersError):
 
 class WorkerTimeout(SfnWorkersError):
     """The function was still running ``timeout_margin_ms`` before the Lambda timeout."""
+
+
+class WorkerStopped(SfnWorkersError):
+    """The activity worker was stopped (SIGTERM) before the task finished within its grace period."""
 
 
 class RetryBudgetExhausted(SfnWorkersError):

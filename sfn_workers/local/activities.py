@@ -7,7 +7,8 @@ where a worker takes it with GetActivityTask and answers with SendTaskSuccess/Fa
 There is one :class:`ActivityStore` per token broker (:func:`activities_for`): the executions that
 issue tokens from a broker and the API actions answering for it see the same activities, without
 either knowing the other. Taking a task counts as its first heartbeat (AWS starts the
-HeartbeatSeconds clock when a worker picks the task up, not while it waits in the queue), and a
+HeartbeatSeconds clock when a worker picks the task up, not while it waits in the queue: a queued
+task is kept alive with a heartbeat every ``KEEP_QUEUED_ALIVE_S``), and a
 task whose token was closed meanwhile (its TimeoutSeconds passed, its execution ended) is dropped
 instead of handed out.
 """
@@ -28,6 +29,8 @@ __all__ = ["DEFAULT_POLL_SECONDS", "Activity", "ActivityStore", "UnknownActivity
 
 #: How long GetActivityTask waits for a task before answering with none (AWS: 60 seconds).
 DEFAULT_POLL_SECONDS = 60.0
+#: How often a queued task is kept alive: its HeartbeatSeconds (at least 1) only count once taken.
+KEEP_QUEUED_ALIVE_S = 0.4
 
 
 def is_activity(resource: str) -> bool:
@@ -61,6 +64,7 @@ class ActivityStore:
         self._changed = threading.Condition()
         self._activities: dict[str, Activity] = {}
         self._closed = False
+        self._keeper: threading.Thread | None = None
 
     def create(self, name: str) -> Activity:
         """The activity ``name`` (created once; creating it again returns it, as AWS does)."""
@@ -95,6 +99,22 @@ class ActivityStore:
                 raise UnknownActivity(activity_arn)
             found.queue.append((token, input_text))
             self._changed.notify_all()
+            if self._broker is not None and (self._keeper is None or not self._keeper.is_alive()):
+                self._keeper = threading.Thread(target=self._keep_alive, name="sfn-activities-keepalive", daemon=True)
+                self._keeper.start()
+
+    def _keep_alive(self) -> None:
+        """Heartbeat the queued tasks until none is left; drop those whose token was closed."""
+        while True:
+            with self._changed:
+                if self._closed or not any(a.queue for a in self._activities.values()):
+                    self._keeper = None
+                    return
+                for activity in self._activities.values():
+                    open_tasks = [task for task in activity.queue if self._started(task[0])]
+                    activity.queue.clear()
+                    activity.queue.extend(open_tasks)
+            time.sleep(KEEP_QUEUED_ALIVE_S)
 
     def take(self, activity_arn: str, wait: float | None = None) -> tuple[str, str] | None:
         """The next open task of the activity, waiting up to ``wait`` seconds (default ``poll_seconds``)."""

@@ -13,14 +13,14 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from sfn_workers.local.cli import estimate, run, serve, validate
+from sfn_workers.local.cli import estimate, run, serve, validate, worker
 from sfn_workers.local.cli.common import EXIT_USAGE, Command, UsageError
 from sfn_workers.local.cli.progress import Progress
 
 __all__ = ["COMMANDS", "Progress", "main"]
 
 #: The subcommands, in the order ``--help`` lists them.
-COMMANDS: tuple[Command, ...] = (run.COMMAND, serve.COMMAND, validate.COMMAND, estimate.COMMAND)
+COMMANDS: tuple[Command, ...] = (run.COMMAND, serve.COMMAND, validate.COMMAND, estimate.COMMAND, worker.COMMAND)
 
 
 def _parser() -> argparse.ArgumentParser:
