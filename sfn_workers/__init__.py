@@ -22,6 +22,7 @@ from sfn_workers.retries import retry
 from sfn_workers.task import TaskHandler, task
 
 if TYPE_CHECKING:
+    from sfn_workers.activity import run_activity_worker
     from sfn_workers.context import Deadline, TaskContext
     from sfn_workers.errors import (
         CallbackDeliveryError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         SfnWorkersError,
         TaskFailure,
         ValidationError,
+        WorkerStopped,
         WorkerTimeout,
     )
     from sfn_workers.offload import S3Offload, resolve_pointers
@@ -58,7 +60,9 @@ _WHERE = {
     "SfnWorkersError": "sfn_workers.errors",
     "TaskFailure": "sfn_workers.errors",
     "ValidationError": "sfn_workers.errors",
+    "WorkerStopped": "sfn_workers.errors",
     "WorkerTimeout": "sfn_workers.errors",
+    "run_activity_worker": "sfn_workers.activity",
     "S3Offload": "sfn_workers.offload",
     "resolve_pointers": "sfn_workers.offload",
     # Answering a token later needs the callback machinery, which a small direct-mode cold start does not.
@@ -86,6 +90,7 @@ __all__ = [
     "TaskFailure",
     "TaskHandler",
     "ValidationError",
+    "WorkerStopped",
     "WorkerTimeout",
     "__version__",
     "report_failure",
@@ -93,6 +98,7 @@ __all__ = [
     "report_success",
     "resolve_pointers",
     "retry",
+    "run_activity_worker",
     "task",
 ]
 

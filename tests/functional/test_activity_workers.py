@@ -169,3 +169,94 @@ def test_a_worker_killed_mid_task_is_retried_on_another_and_nothing_is_lost_or_a
     assert killed_item in ran
     [worker_stats] = stats
     assert worker_stats.done == TASKS and worker_stats.undeliverable == 0 and worker_stats.stopped == 0
+
+
+def test_a_stopped_worker_fails_its_unfinished_task_with_worker_stopped(server: Any) -> None:
+    sfn = sfn_client(server.url)
+    activity = sfn.create_activity(name=f"slow-{uuid.uuid4().hex[:6]}")["activityArn"]
+    work = {"Type": "Task", "Resource": activity, "TimeoutSeconds": 60, "End": True}
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Work", "States": {"Work": work}}),
+        roleArn=ROLE,
+    )
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"n": 1}')
+    running, release = threading.Event(), threading.Event()
+
+    @task(offload=False)
+    def slow(item: Item) -> Squared:
+        running.set()
+        release.wait(30)  # longer than the grace period
+        return Squared(n=item.n, square=1)
+
+    stop = threading.Event()
+    stats: list[WorkerStats] = []
+    worker = threading.Thread(target=lambda: stats.append(run_activity_worker(activity, slow, stop=stop, grace=0.3)))
+    worker.start()
+    assert running.wait(30)
+    stop.set()  # what SIGTERM does
+    worker.join(30)
+    release.set()
+
+    give_up = time.monotonic() + 30
+    while (status := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    assert (status["status"], status.get("error")) == ("FAILED", "WorkerStopped")
+    assert stats[0].stopped == 1
+
+
+def test_sigterm_stops_a_worker_process_and_its_task_is_failed_not_dropped(server: Any, tmp_path: Path) -> None:
+    sfn = sfn_client(server.url)
+    activity = sfn.create_activity(name=f"term-{uuid.uuid4().hex[:6]}")["activityArn"]
+    work = {"Type": "Task", "Resource": activity, "TimeoutSeconds": 60, "End": True}
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Work", "States": {"Work": work}}),
+        roleArn=ROLE,
+    )
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"n": 1}')
+    (tmp_path / "victim.py").write_text(VICTIM)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL_SFN": server.url}
+    argv = [sys.executable, "-m", "sfn_workers.local.cli", "worker", "--activity", activity, "victim:handler"]
+    process = subprocess.Popen([*argv, "--grace", "0.5"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    give_up = time.monotonic() + 60
+    while not (tmp_path / "taken.json").exists():
+        assert process.poll() is None and time.monotonic() < give_up, "the worker never took the task"
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 0, err
+    assert "1 stopped" in err
+    give_up = time.monotonic() + 30
+    while (status := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < give_up
+        time.sleep(0.05)
+    assert (status["status"], status.get("error")) == ("FAILED", "WorkerStopped")
+
+
+def test_polls_that_fail_are_retried_and_the_worker_keeps_going(server: Any) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from tests.conftest import free_port
+
+    unreachable = boto3.client(
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+    )
+
+    @task(offload=False)
+    def never(item: Item) -> Squared:
+        raise AssertionError("no task can arrive")
+
+    stop = threading.Event()
+    threading.Timer(3.0, stop.set).start()
+    activity = "arn:aws:states:us-east-1:123456789012:activity:nowhere"
+    stats = run_activity_worker(activity, never, stop=stop, client=unreachable)
+
+    assert stats.poll_errors >= 1  # the retries of one poll ran out, and the worker went on
+    assert stats.taken == 0
