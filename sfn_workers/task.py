@@ -360,6 +360,9 @@ class TaskHandler(Protocol[P, R_co]):
     @property
     def task(self) -> Task[P, Any]: ...
 
+    @property
+    def __name__(self) -> str: ...  # the decorated function's, as frameworks and logs expect
+
     def __call__(self, event: Any, context: Any = None, /) -> Any: ...
 
 
