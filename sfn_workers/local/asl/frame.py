@@ -74,7 +74,7 @@ class ExecutionResult:
     """How an execution ended, with its history (AWS event types, timestamps from the clock)."""
 
     status: str
-    output: Any | None
+    output: Any  # the JSON output (None unless SUCCEEDED); Any, so tests index it without narrowing
     error: str | None
     cause: str | None
     history: list[dict[str, Any]]
