@@ -58,8 +58,8 @@ class HandlerLoader:
     def load(self, name: str, **env: str) -> ModuleType:
         for key, value in env.items():
             self.monkeypatch.setenv(key, value)
-        for module in (name, *SHARED_MODULES):
-            sys.modules.pop(module, None)
+        for stale in (name, *SHARED_MODULES):
+            sys.modules.pop(stale, None)
         if str(HANDLERS) not in sys.path:
             self.monkeypatch.syspath_prepend(str(HANDLERS))
         importlib.invalidate_caches()

@@ -59,7 +59,11 @@ def run_every_path(tokens: MemoryTokens, sfn_endpoint: SfnEndpoint) -> list[str]
         if case == "closed":
             tokens.close(token)
         if case == "undeliverable":
-            sfn_endpoint.inject("*", Fault.refuse(), when=lambda r, t=token: r.get("taskToken") == t)
+
+            def for_this_token(request: dict[str, Any], t: str = token) -> bool:
+                return request.get("taskToken") == t
+
+            sfn_endpoint.inject("*", Fault.refuse(), when=for_this_token)
         try:
             handler({"taskToken": token, "case": case}, FakeLambdaContext(1.0 if case == "slow" else 5))
         except CallbackDeliveryError:

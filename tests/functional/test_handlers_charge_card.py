@@ -29,7 +29,8 @@ class CountingGateway:
         self.calls.append(request)
         if len(self.calls) <= self.fail_first:
             raise self.module.GatewayUnavailable("provider answered 503")
-        return self.module.SandboxGateway().capture(**request)
+        charge_id: str = self.module.SandboxGateway().capture(**request)
+        return charge_id
 
 
 @pytest.fixture

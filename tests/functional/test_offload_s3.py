@@ -71,7 +71,7 @@ def pointers_in(value: Any) -> list[dict[str, Any]]:
 
 # -- the property ------------------------------------------------------------------------------
 
-chars = st.characters(exclude_categories=("Cs",))  # lone surrogates are not UTF-8
+chars = st.characters(exclude_categories=["Cs"])  # lone surrogates are not UTF-8
 small_text = st.text(chars, max_size=12)
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | small_text
 small_json = st.recursive(
@@ -92,7 +92,7 @@ def documents(draw: st.DrawFn) -> Any:
         kind = draw(st.sampled_from(["small", "text", "list"]))
         if kind == "small":
             return draw(small_json)
-        unit_value = draw(st.text(chars, min_size=1, max_size=4) if kind == "text" else small_json)
+        unit_value: Any = draw(st.text(chars, min_size=1, max_size=4) if kind == "text" else small_json)
         unit = utf8_len(json_text(unit_value)) + (-2 if kind == "text" else 1)
         n = draw(st.integers(0, max(0, budget) // max(unit, 1)))
         budget -= n * unit

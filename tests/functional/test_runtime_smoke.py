@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -42,7 +42,7 @@ EVENTS = ROOT / "events"
 BUCKET = "smoke-payloads"
 TABLE = "smoke-idempotency"
 APPROVALS = "smoke-approvals"
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"  # Final: a literal type, as S3's LocationConstraint wants
 
 # The first run on a fresh machine also creates the venvs (a few minutes); later runs only build.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

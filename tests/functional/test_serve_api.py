@@ -415,6 +415,7 @@ def test_graceful_shutdown_aborts_running_executions_and_stops_listening() -> No
     assert described["status"] == "ABORTED"
     assert srv.service.history(arn)[-1]["type"] == "ExecutionAborted"
     parsed = urlparse(url)
+    assert parsed.hostname is not None
     with pytest.raises(OSError):
         http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2).request("POST", "/", body=b"{}")
 

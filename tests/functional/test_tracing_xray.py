@@ -38,7 +38,7 @@ HANDLER = textwrap.dedent(
 
 
 def receive_documents(sock: socket.socket) -> list[dict[str, Any]]:
-    documents = []
+    documents: list[dict[str, Any]] = []
     sock.settimeout(2.0)
     while True:
         try:

@@ -26,12 +26,13 @@ from sfn_workers.offload import (
     plan_offload,
     utf8_len,
 )
+from sfn_workers.testing import task_context
 
 SHA = "a" * 64
 POINTER_BYTES = 300
 
 # JSON values as Step Functions carries them: no lone surrogates (not encodable as UTF-8).
-texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | texts
 json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=5) | st.dictionaries(texts, kids, max_size=5))
 
@@ -73,7 +74,7 @@ def test_the_largest_field_is_sliced_not_serialised_again(monkeypatch: pytest.Mo
     calls: list[Any] = []
     import sfn_workers.offload.planning as offload
 
-    real = offload.json_text
+    real = json_text  # the serialiser planning imports (from sfn_workers.models)
 
     def counting(value: Any) -> str:
         calls.append(value)
@@ -318,10 +319,10 @@ def test_keep_given_as_one_string_means_that_field() -> None:
 
 def test_concurrent_s3_calls_still_see_the_running_task() -> None:
     # GIVEN a running task (its context carries the deadline retries respect)
-    from sfn_workers.context import TaskContext, _current, current_context
+    from sfn_workers.context import _current, current_context
     from sfn_workers.offload._s3io import run_concurrently as _concurrently
 
-    ctx = TaskContext(token=None, lambda_context=None, logger=None, deadline=None, execution="exec-9")
+    ctx = task_context(execution="exec-9")
     reset = _current.set(ctx)
     try:
         # WHEN several jobs run on worker threads

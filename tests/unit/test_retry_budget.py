@@ -14,7 +14,16 @@ from sfn_workers.retries import DEFAULT_BUDGET
 
 def throttled() -> ClientError:
     return ClientError(
-        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        {
+            "Error": {"Code": "ThrottlingException", "Message": "slow down"},
+            "ResponseMetadata": {
+                "RequestId": "r-1",
+                "HostId": "",
+                "HTTPStatusCode": 400,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
         "Query",
     )
 

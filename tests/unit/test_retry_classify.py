@@ -26,7 +26,13 @@ def client_error(code: str, status: int = 400, headers: dict[str, str] | None = 
     return ClientError(
         {
             "Error": {"Code": code, "Message": "m"},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+            "ResponseMetadata": {
+                "RequestId": "r-1",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": headers or {},
+                "RetryAttempts": 0,
+            },
         },
         "Operation",
     )
@@ -62,7 +68,7 @@ def test_the_throttling_list_covers_botocores_own() -> None:
     # botocore's standard retry mode is the reference list; ours must not miss any of its codes.
     from botocore.retries.standard import ThrottledRetryableChecker
 
-    assert set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES) <= THROTTLING_CODES
+    assert set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES) <= THROTTLING_CODES  # type: ignore[attr-defined]  # private, not in the stubs
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 599])

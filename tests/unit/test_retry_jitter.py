@@ -35,7 +35,7 @@ DRAWS = 4000
 
 
 def window(attempt: int) -> float:
-    return min(CAP, BASE * 2 ** (attempt - 1))
+    return min(CAP, BASE * 2.0 ** (attempt - 1))
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 5, 7, 10, 60])

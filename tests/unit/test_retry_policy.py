@@ -25,7 +25,13 @@ def client_error(code: str, status: int = 400, headers: dict[str, str] | None = 
     return ClientError(
         {
             "Error": {"Code": code, "Message": f"{code} happened"},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+            "ResponseMetadata": {
+                "RequestId": "r-1",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": headers or {},
+                "RetryAttempts": 0,
+            },
         },
         "PutItem",
     )

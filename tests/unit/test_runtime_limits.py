@@ -10,9 +10,10 @@ import pytest
 
 from sfn_workers import OffloadError, S3Offload
 from sfn_workers._aws import Clients, timeout_step
-from sfn_workers.context import Deadline, TaskContext, _current
+from sfn_workers.context import _current
 from sfn_workers.errors import CAUSE_LIMIT, describe
 from sfn_workers.models import Output
+from sfn_workers.testing import task_context
 
 
 def deep_failure(depth: int, message: str) -> ValueError:
@@ -74,7 +75,7 @@ def test_a_client_handed_out_inside_a_task_has_timeouts_within_its_deadline(monk
     # GIVEN a running task with 6 s to its deadline (the 62 s S3 hang of issue 17)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
     clients = Clients()
-    ctx = TaskContext(token=None, lambda_context=None, logger=None, deadline=Deadline.after(6.0))
+    ctx = task_context(seconds=6.0)
     reset = _current.set(ctx)
     try:
         bounded = clients.get("s3")

@@ -18,7 +18,7 @@ from sfn_workers import (
     task,
 )
 from sfn_workers.errors import describe, error_name
-from sfn_workers.testing import FakeLambdaContext
+from sfn_workers.testing import FakeLambdaContext, task_context
 
 
 class Order(BaseModel):
@@ -125,7 +125,7 @@ def test_bare_and_parameterised_decorators_give_the_same_handler() -> None:
 
 
 def test_wrapped_is_the_plain_function_for_unit_tests() -> None:
-    ctx = TaskContext(token=None, lambda_context=None, logger=None, deadline=None)
+    ctx = task_context()
     assert check.__wrapped__(Order(orderId="a", quantity=20), ctx) == Checked(orderId="a", inStock=False)
 
 

@@ -22,7 +22,7 @@ STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountI
 
 
 def statements(function: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for policy in R[function]["Properties"].get("Policies") or []:
         found += policy.get("Statement") or []
     return found

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def write_app(root: Path, definition: dict[str, object] | str, functions: str = "Echo") -> Path:
+def write_app(root: Path, definition: Mapping[str, object] | str, functions: str = "Echo") -> Path:
     """A template with one function per name in ``functions`` and one state machine."""
     (root / "app.py").write_text("def handler(event, context):\n    return {'echo': event}\n")
     function = "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: ./\n      Handler: app.handler\n"

@@ -80,6 +80,7 @@ def test_retries_run_out_and_the_error_is_the_handlers() -> None:
 
     assert result.status == "FAILED"
     assert result.error == "Throttled"
+    assert result.cause is not None
     cause = json.loads(result.cause)
     assert cause["errorType"] == "Throttled"
     assert cause["errorMessage"] == "attempt 5 throttled"

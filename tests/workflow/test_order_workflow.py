@@ -24,7 +24,9 @@ LIMIT = 262_144  # bytes a state's input or output may have
 pytestmark = pytest.mark.skipif(not TEMPLATE.is_file(), reason="the sample template is not there")
 
 
-def order(order_id: str, *, skus: tuple[str, ...] = ("BOOK-1", "PEN-2"), price: int = 1500, **extra: Any) -> dict:
+def order(
+    order_id: str, *, skus: tuple[str, ...] = ("BOOK-1", "PEN-2"), price: int = 1500, **extra: Any
+) -> dict[str, Any]:
     return {
         "orderId": order_id,
         "customer": {"id": "c-1", "email": "ann@example.com"},
@@ -116,7 +118,7 @@ def test_a_large_order_is_offloaded_and_still_routed_on_in_stock(runner: LocalRu
     # S3 pointers, and the Choice still branched on inStock
     assert result.status == "SUCCEEDED", result.cause
     for event in result.history:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
         for field in ("input", "output"):
             if event["type"].endswith(("StateEntered", "StateExited")) and field in details:
                 assert len(details[field].encode()) <= LIMIT, event["type"]

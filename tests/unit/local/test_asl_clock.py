@@ -67,7 +67,12 @@ def test_time_stands_still_while_another_worker_is_busy() -> None:
     seen: list[datetime] = []
 
     busy = _spawn(clock, lambda: release.wait(5))
-    sleeper = _spawn(clock, lambda: (clock.sleep(60), seen.append(clock.now())))
+
+    def sleep_then_note() -> None:
+        clock.sleep(60)
+        seen.append(clock.now())
+
+    sleeper = _spawn(clock, sleep_then_note)
     time.sleep(0.1)
     # THEN the sleeper has not woken: virtual time cannot pass work in flight
     assert seen == [] and clock.now() == T0
@@ -80,8 +85,13 @@ def test_time_stands_still_while_another_worker_is_busy() -> None:
 def test_busy_block_holds_time_for_outside_work() -> None:
     clock = VirtualClock(T0)
     done: list[datetime] = []
+
+    def sleep_then_note() -> None:
+        clock.sleep(5)
+        done.append(clock.now())
+
     with clock.busy():
-        t = threading.Thread(target=lambda: (clock.sleep(5), done.append(clock.now())))
+        t = threading.Thread(target=sleep_then_note)
         t.start()
         time.sleep(0.05)
         assert done == []
@@ -94,10 +104,14 @@ def test_a_parent_waiting_for_children_goes_idle() -> None:
     clock = VirtualClock(T0)
     out: list[datetime] = []
 
+    def child() -> None:
+        clock.sleep(10)
+        out.append(clock.now())
+
     def parent() -> None:
-        child = _spawn(clock, lambda: (clock.sleep(10), out.append(clock.now())))
+        child_thread = _spawn(clock, child)
         with clock.idle():
-            child.join(5)
+            child_thread.join(5)
 
     p = _spawn(clock, parent)
     p.join(5)
@@ -108,7 +122,12 @@ def test_a_parent_waiting_for_children_goes_idle() -> None:
 def test_wait_returns_true_when_the_predicate_comes_true() -> None:
     clock = VirtualClock(T0)
     flag = threading.Event()
-    threading.Timer(0.05, lambda: (flag.set(), clock.wake())).start()
+
+    def raise_flag() -> None:
+        flag.set()
+        clock.wake()
+
+    threading.Timer(0.05, raise_flag).start()
     with clock.busy():  # keep time still, as a worker would
         pass
     assert clock.wait(None, flag.is_set) is True

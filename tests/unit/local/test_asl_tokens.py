@@ -129,7 +129,12 @@ def test_a_stopped_execution_closes_its_token() -> None:
 
     tokens: list[str] = []
     fns = Functions()
-    fns.services[RESOURCE] = lambda params, ctx: tokens.append(params["MessageBody"]["token"]) or {}
+
+    def send_token(params: Any, ctx: Any) -> dict[str, Any]:
+        tokens.append(params["MessageBody"]["token"])
+        return {}
+
+    fns.services[RESOURCE] = send_token
     ex = execution(waiting_task(), {"order": 1}, fns, tokens=broker)
     threading.Timer(0.2, ex.stop).start()
     r = ex.run()
