@@ -62,9 +62,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check sfn_workers handlers tests bench tools
 	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench tools
 
-## mypy --strict on the package.
+## mypy --strict on the package, its tests and tools.
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict sfn_workers
+	$(VENV)/bin/mypy --strict sfn_workers tests tools
 
 ## Template and ASL checks (each fails on the kind of breakage it guards; tests/unit/test_template_*.py).
 validate: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
