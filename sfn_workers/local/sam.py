@@ -227,6 +227,7 @@ def _add_resource(
     if rtype in FUNCTION_TYPES:
         template.functions[logical_id] = _function(logical_id, rtype, props, resolver, base, where)
         template.event_sources.extend(_sqs_events(logical_id, props, resolver, where))
+        template.resources.update(_rule_events(logical_id, props, resolver))
     elif rtype in MACHINE_TYPES:
         template.state_machines[logical_id] = _state_machine(logical_id, rtype, raw_props, resolver, base, where)
     else:
@@ -308,6 +309,24 @@ def _sqs_events(
                 "is not a queue of this template"
             )
         yield _mapping_from(logical_id, queue, spec)
+
+
+def _rule_events(logical_id: str, props: Mapping[str, Any], resolver: Resolver) -> dict[str, Resource]:
+    """A function's ``EventBridgeRule``/``CloudWatchEvent`` events, as the AWS::Events::Rule SAM makes of each."""
+    rules = {}
+    for event_name, event in _mapping(props.get("Events")).items():
+        if not isinstance(event, Mapping) or event.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
+            continue
+        spec = _mapping(event.get("Properties"))
+        rule_id = f"{logical_id}{event_name}"
+        target = {"Id": f"{logical_id}Target", "Arn": function_arn(resolver.name(logical_id))}
+        if "Input" in spec:
+            target["Input"] = spec["Input"]
+        rule = {"EventPattern": spec.get("Pattern") or {}, "State": spec.get("State", "ENABLED"), "Targets": [target]}
+        if spec.get("EventBusName"):
+            rule["EventBusName"] = spec["EventBusName"]
+        rules[rule_id] = Resource(rule_id, "AWS::Events::Rule", str(spec.get("RuleName") or rule_id), rule)
+    return rules
 
 
 def _event_source_mapping(

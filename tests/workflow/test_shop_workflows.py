@@ -48,6 +48,7 @@ def test_put_events_reaches_the_rules_targets_and_links_the_execution() -> None:
         audited = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
         table = name_of(runner, "ReceivedTable")
         recorded = dynamodb.scan(TableName=table)["Items"]
+        viewed = dynamodb.scan(TableName=name_of(runner, "ViewsTable"))["Items"]
 
     # THEN the Task returns PutEvents' answer with no failed entry
     assert result.status == "SUCCEEDED", result.cause
@@ -61,6 +62,8 @@ def test_put_events_reaches_the_rules_targets_and_links_the_execution() -> None:
         # AND, as AWS's optimised integration does, the execution and state machine ARNs are in Resources
         assert runner.arn.replace(":stateMachine:", ":execution:") + ":announce-1" in event["resources"]
         assert runner.arn in event["resources"]
+    # AND a function's own EventBridgeRule event (SAM's shorthand for a rule) got the other event
+    assert [json.loads(v["event"]["S"])["detail-type"] for v in viewed] == ["OrderViewed"]
 
 
 # -- an HTTP API call with retries ------------------------------------------------------------------
