@@ -260,3 +260,61 @@ def test_polls_that_fail_are_retried_and_the_worker_keeps_going(server: Any) -> 
 
     assert stats.poll_errors >= 1  # the retries of one poll ran out, and the worker went on
     assert stats.taken == 0
+
+
+def test_a_long_task_is_kept_alive_by_heartbeats_and_its_large_output_is_offloaded(
+    server: Any, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="activity-payloads")
+    monkeypatch.setenv("SFN_WORKERS_BUCKET", "activity-payloads")
+    sfn = sfn_client(server.url)
+    activity = sfn.create_activity(name=f"long-{uuid.uuid4().hex[:6]}")["activityArn"]
+    work = {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 1, "TimeoutSeconds": 60, "End": True}
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Work", "States": {"Work": work}}),
+        roleArn=ROLE,
+    )
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"n": 3}')
+
+    @task(heartbeat_seconds=0.3)
+    def long_one(item: Item) -> dict[str, Any]:
+        time.sleep(2.5)  # longer than HeartbeatSeconds: only the heartbeats keep the task open
+        return {"n": item.n, "report": "r" * 100_000}  # over the 64 KiB offloading threshold
+
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: run_activity_worker(activity, long_one, stop=stop))
+    worker.start()
+    try:
+        give_up = time.monotonic() + 60
+        while (status := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+            assert time.monotonic() < give_up
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(30)
+
+    assert status["status"] == "SUCCEEDED", status.get("cause")
+    output = json.loads(status["output"])
+    assert output["n"] == 3
+    assert "sfn_workers_s3" in json.dumps(output["report"])  # a pointer the next @task resolves
+
+
+def test_the_worker_command_refuses_what_is_not_a_task_handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from sfn_workers.local.cli import main
+
+    (tmp_path / "plain.py").write_text("def handler(event, context):\n    return event\n")
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    activity = "arn:aws:states:us-east-1:123456789012:activity:a"
+    for spec, message in [
+        ("plain:handler", "not a @task"),
+        ("missing:handler", "cannot import"),
+        ("plain", "module:handler"),
+    ]:
+        assert main(["worker", "--activity", activity, spec], out=io.StringIO(), err=err) == 2
+        assert message in err.getvalue()
