@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,9 @@ class ActivityStore:
     """
 
     def __init__(self, broker: Any = None, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
-        self._broker = broker
+        # Weak: the store is kept in a WeakKeyDictionary under its broker, which a strong reference
+        # from here would keep alive for the whole process.
+        self._broker: Callable[[], Any] | None = None if broker is None else weakref.ref(broker)
         self.poll_seconds = poll_seconds
         self._changed = threading.Condition()
         self._activities: dict[str, Activity] = {}
@@ -135,10 +138,11 @@ class ActivityStore:
 
     def _started(self, token: str) -> bool:
         """Tell the broker the task was picked up (a heartbeat); False if its token is closed."""
-        if self._broker is None:
-            return True
+        broker = self._broker() if self._broker is not None else None
+        if broker is None:
+            return self._broker is None  # no broker given: every task is open; a broker gone: none is
         try:
-            self._broker.send_task_heartbeat(token)
+            broker.send_task_heartbeat(token)
         except Exception:  # TaskTimedOut, TaskDoesNotExist, InvalidToken: nobody waits for it any more
             return False
         return True
