@@ -299,3 +299,14 @@ def test_etl_distributed_map_reads_every_file_under_a_prefix_and_writes_results_
     assert manifest_key.startswith("results/")
     totals = sorted(json.loads(item["Output"])["total"] for rows in written for item in rows)
     assert totals == [5, 15, 25, 35, 45]
+
+
+def test_a_callback_over_eventbridge_is_answered_by_the_rules_function() -> None:
+    # GIVEN putEvents.waitForTaskToken whose event a function on the default bus answers
+    result = run_execution(SHOP, {"orderId": "o-9"}, state_machine="EventCallbackMachine")
+
+    # THEN the Task's result is what the function sent with SendTaskSuccess
+    assert result.status == "SUCCEEDED", result.cause
+    assert output(result)["approval"] == {"approvedBy": "event-listener", "orderId": "o-9"}
+    kinds = [e["type"] for e in result.history]
+    assert kinds.index("TaskSubmitted") < kinds.index("TaskSucceeded")
