@@ -42,7 +42,6 @@ BODY_LIMIT_BYTES = 16 * 1024 * 1024
 Dispatch = Callable[[str, bytes], tuple[int, dict[str, Any]]]
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 
 class HostPolicy:
@@ -57,7 +56,7 @@ class HostPolicy:
     def __init__(self, bound: str, allow: Iterable[str] = ()) -> None:
         self.bound = bound
         self.allow = frozenset(name.lower().rstrip(".") for name in allow)
-        self.wildcard = bound in _WILDCARDS
+        self.wildcard = _is_wildcard(bound)
 
     def accepts(self, header: str | None) -> bool:
         if "*" in self.allow:
@@ -72,6 +71,16 @@ class HostPolicy:
         except ValueError:
             return self.wildcard and name == "host.docker.internal"
         return self.wildcard or address.is_loopback or name == self.bound
+
+
+def _is_wildcard(bound: str) -> bool:
+    """Bound to every interface (``0.0.0.0``, ``::`` or empty): any address of the host may be named."""
+    if not bound:
+        return True
+    try:
+        return ipaddress.ip_address(bound).is_unspecified
+    except ValueError:
+        return False
 
 
 def _host_name(header: str) -> str:

@@ -11,6 +11,7 @@ run (back-references, look-around) falls back to Python's ``re`` unless it nests
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -343,10 +344,9 @@ def regex_engine(pattern: str, flags: Any) -> Any:
     if _re2 is not None:
         options = _re2.Options()
         options.log_errors = False
-        try:
+        # back-references, look-around: not RE2's; such a pattern goes on to the guarded fallback
+        with contextlib.suppress(Exception):
             return _re2.compile(prefix + pattern, options)
-        except Exception:  # back-references, look-around: not RE2; try the guarded fallback
-            pass
     if nests_quantifiers(pattern):
         raise ValueError(
             f"the regular expression /{pattern}/ nests quantifiers and needs backtracking; the local runner "
