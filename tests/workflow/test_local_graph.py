@@ -124,5 +124,6 @@ def test_svg_and_html_are_self_contained_and_name_every_state(tmp_path: Path) ->
     page = written[0].read_text()
     assert [p.name for p in written] == ["run.html", "run.md"]
     assert "<svg" in page and "FAILED" in page and "boom" in page
-    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    namespaces = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
+    assert "<script" not in page and "http://" not in page.replace(namespaces[0], "").replace(namespaces[1], "")
     assert "```mermaid" in written[1].read_text()
