@@ -7,6 +7,8 @@ An HTML comment right above a block (blank lines between are allowed) steers it:
 * ``<!-- docs-test: skip REASON -->``: not run; the test reports REASON as its skip reason.
 * ``<!-- docs-test: background -->`` (sh/console): started, and left running for the page's later
   blocks (a server), stopped when the page is done.
+* ``<!-- docs-test: exit N -->`` (sh/console): the block ends with exit status N (a documented failing
+  run, e.g. ``sfn-workers run`` on an execution that fails exits 1).
 * ``<!-- docs-test: setup ... -->``: the lines after ``setup`` run (hidden, same language) just before
   the block: the names a fragment assumes (``Order``, a handler), so the shown code stays short.
 """
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = {"python": "python", "py": "python", "sh": "sh", "bash": "sh", "shell": "sh", "console": "console"}
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)[^\n]*$")
-_DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<kind>skip|background|setup)\b(?P<text>.*?)-->", re.S)
+_DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<kind>skip|background|setup|exit)\b(?P<text>.*?)-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class Block:
     line: int  # 1-based line of the opening fence
     lang: str  # python | sh | console, or the block's own language when it is not run
     code: str
-    directive: str = ""  # skip | background | setup | ""
-    text: str = ""  # the skip reason, or the setup code
+    directive: str = ""  # skip | background | setup | exit | ""
+    text: str = ""  # the skip reason, the setup code, or the expected exit status
 
     @property
     def runnable(self) -> bool:

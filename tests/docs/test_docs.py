@@ -111,7 +111,8 @@ class _Page:
             return Outcome(False, f"still running after {BLOCK_SECONDS} s")
         finally:
             _stop(process)  # and anything it left running in the background
-        return Outcome(process.returncode == 0, f"exit status {process.returncode}\n{output[-4000:]}")
+        expected = int(block.text) if block.directive == "exit" else 0
+        return Outcome(process.returncode == expected, f"exit status {process.returncode}\n{output[-4000:]}")
 
     def start(self, script: str) -> Outcome:
         log = self.scratch / f"background-{len(self.background)}.log"

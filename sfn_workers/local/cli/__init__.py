@@ -23,10 +23,20 @@ __all__ = ["COMMANDS", "Progress", "main"]
 COMMANDS: tuple[Command, ...] = (run.COMMAND, serve.COMMAND, validate.COMMAND, estimate.COMMAND, worker.COMMAND)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sfn-workers")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfn-workers", description="sfn-workers: typed, fault-tolerant Lambda workers for Step Functions."
     )
+    parser.add_argument("--version", action="version", version=f"sfn-workers {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.help, description=command.description)

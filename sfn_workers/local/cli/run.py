@@ -3,7 +3,7 @@
 ::
 
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
-                    [--real-time] [--history FILE] [--graph FILE] [--quiet] [--logs] [--transport in-process|http]
+                    [--real-time] [--history [FILE]] [--graph [FILE]] [--output-dir DIR] [--quiet] [--logs] [--transport in-process|http]
                     [--mock-config FILE --test-case NAME]
                     [--approve STATE[:REVIEWER]] [--reject STATE[:REVIEWER]] [--answers FILE]
 
@@ -41,6 +41,7 @@ from sfn_workers.local.cli.progress import Progress, duration
 __all__ = ["COMMAND"]
 
 GRAPH_SUFFIXES = (".md", ".html", ".htm", ".svg")
+DEFAULT_HISTORY, DEFAULT_GRAPH = "history.json", "graph.html"
 
 
 def _arguments(run: argparse.ArgumentParser) -> None:
@@ -48,8 +49,26 @@ def _arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--state-machine", "-s", metavar="NAME", help="which state machine, if the template has several")
     run.add_argument("--input", "-i", metavar="FILE|JSON", help="execution input: a JSON file or JSON text")
     add_clock_options(run, real_by_default=False)
-    run.add_argument("--history", metavar="FILE", help="write the execution history (JSON) to FILE")
-    run.add_argument("--graph", metavar="FILE", help="draw the path taken: FILE.md (Mermaid), .html or .svg")
+    run.add_argument(
+        "--history",
+        metavar="FILE",
+        nargs="?",
+        const=DEFAULT_HISTORY,
+        help=f"write the execution history (JSON) to FILE (default name {DEFAULT_HISTORY})",
+    )
+    run.add_argument(
+        "--graph",
+        metavar="FILE",
+        nargs="?",
+        const=DEFAULT_GRAPH,
+        help=f"draw the path taken: FILE.md (Mermaid), .html or .svg (default name {DEFAULT_GRAPH})",
+    )
+    run.add_argument(
+        "--output-dir",
+        "-o",
+        metavar="DIR",
+        help="where --history and --graph files go (created if missing; default: the current directory)",
+    )
     run.add_argument("--name", metavar="NAME", help="execution name (default: a UUID)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines, just the result")
     run.add_argument("--logs", action="store_true", help="show the handlers' own log lines (stderr)")
@@ -169,21 +188,55 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         where = trace(result.history).failed_state
         err.write(f"failed in state: {where}\n" if where else "")
-        err.write(f"error: {result.error}\ncause: {result.cause}\n")
+        err.write("".join(line + "\n" for line in describe_failure(result.error, result.cause)))
     else:
         out.write(json.dumps(result.output, indent=2, ensure_ascii=False) + "\n")
     _write_extras(args, runner, result, err)
     return EXIT_OK if result.status == "SUCCEEDED" else EXIT_FAILED
 
 
+def describe_failure(error: str | None, cause: str | None) -> list[str]:
+    """``error: Name: message`` and the stack trace indented under it, from a Lambda-style JSON cause.
+
+    A cause that is not such JSON is shown as it is (``--history`` keeps the full JSON either way).
+    """
+    try:
+        detail = json.loads(cause or "")
+    except (TypeError, ValueError):
+        detail = None
+    if not isinstance(detail, dict) or "errorMessage" not in detail:
+        return [f"error: {error}", *(f"cause: {cause}".splitlines() if cause else [])]
+    lines = [f"error: {error}: {detail['errorMessage']}"]
+    stack = detail.get("stackTrace")
+    if isinstance(stack, list) and stack:
+        lines.append("    Traceback (most recent call last):")
+        for frame in stack:
+            text = frame if isinstance(frame, str) else "  ".join(map(str, frame))
+            lines += ["    " + part for part in text.rstrip("\n").splitlines() if part.strip()]
+    return lines
+
+
+def _output(name: str, args: argparse.Namespace, err: TextIO) -> Path:
+    """Where ``--history``/``--graph`` write: under ``--output-dir`` when given, else the current directory."""
+    path = Path(name)
+    if args.output_dir:
+        folder = Path(args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return path if path.is_absolute() else folder / path
+    if not path.is_absolute() and len(path.parts) == 1:
+        err.write(f"note: writing {name} to the current directory ({Path.cwd()}); --output-dir DIR to choose\n")
+    return path
+
+
 def _write_extras(args: argparse.Namespace, runner: Any, result: Any, err: TextIO) -> None:
     if args.history:
-        Path(args.history).write_text(json.dumps(result.history, indent=2, default=_json_default), encoding="utf-8")
-        err.write(f"history: {args.history} ({len(result.history)} events)\n")
+        history = _output(args.history, args, err)
+        history.write_text(json.dumps(result.history, indent=2, default=_json_default), encoding="utf-8")
+        err.write(f"history: {history} ({len(result.history)} events)\n")
     if args.graph:
         from sfn_workers.local.graph import write_graph
 
-        written = write_graph(args.graph, runner.document, result)
+        written = write_graph(_output(args.graph, args, err), runner.document, result, machine=runner.name)
         err.write(f"graph: {', '.join(str(p) for p in written)}\n")
 
 
