@@ -24,7 +24,7 @@ from typing import Any
 def run(code: str, name: str, namespace: dict[str, Any]) -> None:
     before = {key for key in namespace if key.startswith("test_")}
     compiled = compile(code, name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(compiled, namespace)  # noqa: S307 - the documentation's own code, run on purpose
+    result = eval(compiled, namespace)  # the documentation's own code, run on purpose
     if inspect.iscoroutine(result):
         asyncio.run(result)
     for key, test in list(namespace.items()):

@@ -3,7 +3,8 @@
 ::
 
     sfn-workers run [--template template.yaml] [--state-machine NAME] --input FILE|JSON
-                    [--real-time] [--history [FILE]] [--graph [FILE]] [--output-dir DIR] [--quiet] [--logs] [--transport in-process|http]
+                    [--real-time] [--history [FILE]] [--graph [FILE]] [--output-dir DIR] [--quiet] [--logs]
+                    [--transport in-process|http]
                     [--mock-config FILE --test-case NAME]
                     [--approve STATE[:REVIEWER]] [--reject STATE[:REVIEWER]] [--answers FILE]
 
