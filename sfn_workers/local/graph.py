@@ -25,6 +25,16 @@ __all__ = ["Trace", "html_page", "markdown", "mermaid", "svg", "title_of", "trac
 # -- Mermaid ---------------------------------------------------------------------------------------
 
 
+def _shape(identifier: str, text: str, state: Mapping[str, Any]) -> str:
+    """A Mermaid node: a rhombus for a Choice, a stadium for Succeed/Fail, else a box."""
+    text = text.replace('"', "#quot;")
+    if state.get("Type") == "Choice":
+        return f'{identifier}{{"{text}"}}'
+    if state.get("Type") in ("Succeed", "Fail"):
+        return f'{identifier}(["{text}"])'
+    return f'{identifier}["{text}"]'
+
+
 def mermaid(definition: Mapping[str, Any], run: Trace | None = None) -> str:
     """A Mermaid flowchart of the definition, with the path of ``run`` marked."""
     lines = ["flowchart TD"]
@@ -36,15 +46,6 @@ def mermaid(definition: Mapping[str, Any], run: Trace | None = None) -> str:
         if name not in ids:
             ids[name] = f"s{next(counter)}"
         return ids[name]
-
-    def shape(name: str, state: Mapping[str, Any]) -> str:
-        text = label(name, state, run).replace('"', "#quot;")
-        kind = state.get("Type")
-        if kind == "Choice":
-            return f'{node_id(name)}{{"{text}"}}'
-        if kind in ("Succeed", "Fail"):
-            return f'{node_id(name)}(["{text}"])'
-        return f'{node_id(name)}["{text}"]'
 
     def emit(machine: Mapping[str, Any], indent: str, start_id: str) -> None:
         states = machine.get("States") or {}
@@ -64,7 +65,7 @@ def mermaid(definition: Mapping[str, Any], run: Trace | None = None) -> str:
                     lines.append(f"{indent}  end")
                 lines.append(f"{indent}end")
             else:
-                lines.append(f"{indent}{shape(name, state)}")
+                lines.append(f"{indent}{_shape(node_id(name), label(name, state, run), state)}")
             for target, text in targets(state):
                 taken = run is not None and run.transitions.get((name, target), 0) > 0
                 edges.append((node_id(name), node_id(target), text, taken))
@@ -92,7 +93,7 @@ def markdown(definition: Mapping[str, Any], run: Trace | None = None, title: str
 
 _LEGEND_MD = (
     "Legend: green = entered (xN: entered N times), grey = not reached, red = where the execution failed "
-    "(✗ error; 'caught' = an error a Catch handled), ↻N = retried N times, bold arrows = transitions taken."
+    "(✗ error; 'saw X' = an error that was retried or caught), ↻N = retried N times, bold arrows = transitions taken."
 )
 
 

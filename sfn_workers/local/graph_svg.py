@@ -52,7 +52,7 @@ def _wrap(text: str, limit: int = 34) -> list[str]:
 def _error_line(name: str, run: Trace | None) -> str:
     if run is None or name not in run.errors or not run.entered.get(name):
         return ""
-    return ("✗ " if name in run.failed_states else "caught ") + run.errors[name][:40]
+    return ("✗ " if name in run.failed_states else "saw ") + run.errors[name][:40]
 
 
 def _taken(run: Trace | None, source: str, target: str) -> bool:
