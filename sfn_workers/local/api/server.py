@@ -24,6 +24,7 @@ from sfn_workers.local.api.protocol import dispatch
 from sfn_workers.local.api.retention import DEFAULT_HISTORY_BUDGET_BYTES, DEFAULT_KEEP_HISTORIES, Retention
 from sfn_workers.local.api.stepfunctions import LocalStepFunctions
 from sfn_workers.local.environment import LocalEnvironment
+from sfn_workers.local.identity import REGION
 from sfn_workers.local.integrations.states import BackendMachines
 from sfn_workers.local.mock_config import MockConfig, ServeMocks
 
@@ -175,3 +176,4 @@ def banner(server: Server) -> Iterator[str]:
     for item in server.service.list_state_machines({})["stateMachines"]:
         yield f"  state machine {item['name']}: {item['stateMachineArn']}"
     yield f"  export AWS_ENDPOINT_URL_SFN={server.url}   # boto3, the AWS CLI, sam local invoke"
+    yield f"  export AWS_DEFAULT_REGION={REGION} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing   # any values"
