@@ -30,6 +30,9 @@ COLORS = {
     "plain": ("#eef3fb", "#4a6fa5", "#1d2b40"),
 }
 _START = "\0start"
+_MARKER = (  # arrowheads of one size, whatever the line's width
+    'viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto"'
+)
 _PAD, _HEADER, _LINE = 12.0, 24.0, 14.0
 
 
@@ -177,10 +180,8 @@ def _layered(definition: Mapping[str, Any], run: Trace | None, title: str) -> st
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" font-size="12">\n'
         f"<title>{html.escape(title)}</title>\n"
         "<defs>"
-        '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>'
-        '<marker id="arrow-dim" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#aaa"/></marker>'
+        f'<marker id="arrow" {_MARKER}><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>'
+        f'<marker id="arrow-dim" {_MARKER}><path d="M0,0 L10,5 L0,10 z" fill="#aaa"/></marker>'
         "</defs>\n" + "\n".join(body) + "\n</svg>\n"
     )
 

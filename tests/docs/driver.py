@@ -4,7 +4,7 @@ Started by tests/docs/test_docs.py in a subprocess (cwd: a scratch copy of the r
 Reads one JSON request per line on stdin (``{"name": ..., "code": ...}``), answers one JSON line
 (``{"ok": true}`` or ``{"ok": false, "error": traceback}``) on the original stdout; what the code
 prints goes to stderr. Top-level ``await`` works (retries.md shows ``acall``), and every
-``test_*`` function a block defines is called, with a fresh ``tmp_path`` if it asks for one.
+``test_*`` function a block defines is called, with a fresh ``tmp_path`` or ``monkeypatch`` if it asks.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def run(code: str, name: str, namespace: dict[str, Any]) -> None:
     before = {key for key in namespace if key.startswith("test_")}
@@ -30,10 +32,17 @@ def run(code: str, name: str, namespace: dict[str, Any]) -> None:
     for key, test in list(namespace.items()):
         if key.startswith("test_") and key not in before and callable(test):
             wants = inspect.signature(test).parameters
-            arguments = {"tmp_path": Path(tempfile.mkdtemp(prefix="docs-"))} if "tmp_path" in wants else {}
-            outcome = test(**arguments)
-            if inspect.iscoroutine(outcome):
-                asyncio.run(outcome)
+            patch = pytest.MonkeyPatch()
+            fixtures: dict[str, Any] = {"monkeypatch": patch}
+            if "tmp_path" in wants:
+                fixtures["tmp_path"] = Path(tempfile.mkdtemp(prefix="docs-"))
+            arguments = {name: value for name, value in fixtures.items() if name in wants}
+            try:
+                outcome = test(**arguments)
+                if inspect.iscoroutine(outcome):
+                    asyncio.run(outcome)
+            finally:
+                patch.undo()
 
 
 def main() -> None:
