@@ -55,7 +55,7 @@ test: lint typecheck validate unit
 
 ## Quick feedback while working (~30 s): ruff, mypy, the unit tests; no Python 3.12 venvs, no sam build.
 check: lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 
 ## ruff check and ruff format --check.
 lint: $(STAMP)

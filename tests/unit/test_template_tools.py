@@ -27,7 +27,8 @@ ASL = json.loads((ROOT / "statemachine" / "order.asl.json").read_text(encoding="
 sys.path.insert(0, str(ROOT / "tools"))
 from check_asl import load_template  # noqa: E402
 
-pytestmark = pytest.mark.timeout(900)  # a fresh machine first creates the tool venvs
+# A fresh machine first creates the tool venvs; the checkers take seconds each: not in `make check`.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)

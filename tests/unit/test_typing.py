@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 SAMPLES = Path(__file__).parent / "typing_samples"
+pytestmark = pytest.mark.slow  # a cold mypy run each: `make test` runs them, `make check` does not
 
 
 def mypy(path: Path) -> subprocess.CompletedProcess[str]:
