@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -184,3 +185,51 @@ def test_the_console_script_runs_from_the_template_directory(tmp_path: Path) -> 
     assert failed.returncode == 2
     assert "no template.yaml in" in failed.stderr
     assert textwrap.dedent(failed.stderr).startswith("sfn-workers: error:")
+
+
+def test_a_lambda_failure_prints_its_message_with_the_stack_trace_indented(tmp_path: Path) -> None:
+    template = write_app(tmp_path, ECHO)
+    (tmp_path / "app.py").write_text(
+        "def handler(event, context):\n    raise ValueError('the stock service said no')\n", encoding="utf-8"
+    )
+
+    status, _, err = run_cli("run", "-t", str(template), "--input", "{}", "--output-dir", str(tmp_path), "--history")
+
+    assert status == 1
+    lines = err.splitlines()
+    first = lines.index("error: ValueError: the stock service said no")
+    assert lines[first + 1] == "    Traceback (most recent call last):"
+    assert any(line.startswith("      File ") and "app.py" in line for line in lines[first + 1 :])
+    history = json.loads((tmp_path / "history.json").read_text())
+    cause = json.loads(
+        next(e for e in history if e["type"] == "ExecutionFailed")["executionFailedEventDetails"]["cause"]
+    )
+    assert cause["errorMessage"] == "the stock service said no" and cause["stackTrace"]  # the full JSON is kept
+
+
+def test_output_files_go_to_the_named_folder_or_the_current_one_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app").mkdir()
+    template = write_app(tmp_path / "app", ECHO)
+
+    status, _, err = run_cli(
+        "run", "-t", str(template), "-i", "{}", "-o", str(tmp_path / "out"), "--graph", "--history"
+    )
+    monkeypatch.chdir(tmp_path)
+    again, _, here = run_cli("run", "-t", str(template), "-i", "{}", "--history", "run.json")
+
+    assert (status, again) == (0, 0)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["graph.html", "graph.md", "history.json"]
+    assert "note:" not in err
+    assert (tmp_path / "run.json").is_file()
+    assert "note: writing run.json to the current directory" in here and "--output-dir DIR" in here
+
+
+def test_version() -> None:
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited, contextlib.redirect_stdout(out):
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert out.getvalue().startswith("sfn-workers 0.")
