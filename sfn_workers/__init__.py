@@ -13,13 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Eager, unlike the rest: ``retry`` and ``task`` are also submodule names, and importing a submodule
-# binds it on its package, so a lazy name would be the module once anything imported it. The
-# deprecated module path first, so that the name ``retry`` bound below stays the function even
-# after user code imports ``sfn_workers.retry``. ``task`` is what every handler needs anyway.
+# ``task`` is eager: every handler needs it. ``retry`` is loaded on first use like the rest, but it
+# is also the name of a submodule (the deprecated ``sfn_workers.retry``), and importing a submodule
+# binds it on its package. So that module (which loads nothing itself) is imported here, once, and
+# its binding dropped: a later ``import sfn_workers.retry`` finds it loaded and binds nothing, and
+# the name ``retry`` stays the function ``__getattr__`` hands out.
 from sfn_workers import retry as _deprecated_retry_module
-from sfn_workers.retries import retry
 from sfn_workers.task import TaskHandler, task
+
+globals().pop("retry")
 
 if TYPE_CHECKING:
     from sfn_workers.activity import run_activity_worker
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     )
     from sfn_workers.offload import S3Offload, resolve_pointers
     from sfn_workers.report import report_failure, report_heartbeat, report_success
-    from sfn_workers.retries import RetryBudget, RetryPolicy
+    from sfn_workers.retries import RetryBudget, RetryPolicy, retry
 
 del _deprecated_retry_module
 
@@ -71,6 +73,8 @@ _WHERE = {
     "report_heartbeat": "sfn_workers.report",
     "RetryBudget": "sfn_workers.retries",
     "RetryPolicy": "sfn_workers.retries",
+    # Retries are for the user's own downstream calls (and S3/SendTask* ones): not a direct call's.
+    "retry": "sfn_workers.retries",
 }
 
 __all__ = [

@@ -28,19 +28,35 @@ from __future__ import annotations
 import json
 import traceback
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sfn_workers._botocore import (
-    MISSING_OBJECT_CODES,
-    OUTPUT_REFUSED_CODES,
-    TOKEN_CLOSED_CODES,
-    aws_error_code,
-    aws_status_code,
-    is_missing_object,
-    is_output_refused,
-    is_token_closed,
-)
 from sfn_workers._limits import CAUSE_MAX_CHARS, ERROR_MAX_CHARS
+
+if TYPE_CHECKING:
+    from sfn_workers._botocore import (
+        MISSING_OBJECT_CODES,
+        OUTPUT_REFUSED_CODES,
+        TOKEN_CLOSED_CODES,
+        aws_error_code,
+        aws_status_code,
+        is_missing_object,
+        is_output_refused,
+        is_token_closed,
+    )
+
+#: Re-exported from :mod:`sfn_workers._botocore` on first use: raising an error needs none of them.
+_BOTOCORE_NAMES = frozenset(
+    {
+        "MISSING_OBJECT_CODES",
+        "OUTPUT_REFUSED_CODES",
+        "TOKEN_CLOSED_CODES",
+        "aws_error_code",
+        "aws_status_code",
+        "is_missing_object",
+        "is_output_refused",
+        "is_token_closed",
+    }
+)
 
 __all__ = [
     "CAUSE_LIMIT",
@@ -70,6 +86,17 @@ __all__ = [
     "is_output_refused",
     "is_token_closed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _BOTOCORE_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sfn_workers import _botocore
+
+    value = getattr(_botocore, name)
+    globals()[name] = value
+    return value
+
 
 #: SendTaskFailure rejects an ``error`` longer than this (characters).
 ERROR_LIMIT = ERROR_MAX_CHARS

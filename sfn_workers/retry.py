@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import warnings
 
-from sfn_workers import retries as _retries
-
 __all__: list[str] = []
 
 
 def __getattr__(name: str) -> object:
     if name.startswith("__"):  # the import system asks for __path__ and friends: not ours to forward
         raise AttributeError(name)
-    value = getattr(_retries, name)  # AttributeError for names that never existed
+    from sfn_workers import retries  # on first use: importing sfn_workers imports this module
+
+    value = getattr(retries, name)  # AttributeError for names that never existed
     warnings.warn(
         f"sfn_workers.retry.{name} is deprecated: import it from sfn_workers.retries",
         DeprecationWarning,

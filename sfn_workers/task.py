@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, Protocol, TypeVar, overload
 
 from sfn_workers import _log, _metrics
-from sfn_workers._aws import Clients, default_clients
 from sfn_workers._tracing import Tracing
 from sfn_workers.config import MARGIN_SHARE, STATES_PAYLOAD_LIMIT, Settings, non_empty
 from sfn_workers.context import Deadline, LambdaContext, TaskContext, _current, redact_token
@@ -39,12 +38,15 @@ from sfn_workers.errors import (
     failure_for_direct_mode,
 )
 from sfn_workers.models import Output, inspect_function
-from sfn_workers.offload import POINTER_FIELD, S3Offload
+from sfn_workers.offload.offloader import S3Offload
+from sfn_workers.offload.pointers import POINTER_FIELD
 from sfn_workers.sources import Mode, Unit, classify, split_payload
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
+
+    from sfn_workers._aws import Clients
 
 __all__ = ["DEFAULT_TOKEN_FIELD", "Task", "TaskHandler", "task"]
 
@@ -80,7 +82,7 @@ class Task(Generic[P, R]):
         self.token_field = non_empty("token_field", token_field) or DEFAULT_TOKEN_FIELD
         self.payload_field = non_empty("payload_field", payload_field)
         self.offload = _offloader(offload)
-        self.injected = clients if isinstance(clients, Clients) else Clients(clients) if clients else None
+        self.injected = _injected(clients)
         self.logger: Logger = logger if logger is not None else _log.get_logger()
         _log.mask_tokens(self.logger, (self.token_field,))
         self.tracing = Tracing()
@@ -89,7 +91,11 @@ class Task(Generic[P, R]):
     @property
     def clients(self) -> Clients:
         """The injected clients, else the process-wide cache (one client per service and endpoint)."""
-        return self.injected if self.injected is not None else default_clients()
+        if self.injected is not None:
+            return self.injected
+        from sfn_workers._aws import default_clients  # only S3 pointers and callbacks need a client
+
+        return default_clients()
 
     def __repr__(self) -> str:
         return f"<sfn_workers task {getattr(self.fn, '__qualname__', self.fn)}>"
@@ -335,6 +341,14 @@ def _str_works(exc: BaseException) -> bool:
         return isinstance(str(exc), str)
     except Exception:
         return False
+
+
+def _injected(clients: Mapping[str, Any] | Clients | None) -> Clients | None:
+    if not clients:
+        return None
+    from sfn_workers._aws import Clients
+
+    return clients if isinstance(clients, Clients) else Clients(clients)
 
 
 def _offloader(option: S3Offload | bool | None) -> S3Offload | None:

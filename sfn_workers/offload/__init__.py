@@ -13,13 +13,33 @@ within one byte budget), :mod:`.options` (settings), :mod:`.offloader` (:class:`
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from sfn_workers.offload.offloader import S3Offload
-from sfn_workers.offload.options import DEFAULT_MAX_BYTES, default_max_bytes
-from sfn_workers.offload.planning import INLINE, Plan, field_texts, plan_offload, utf8_len
-from sfn_workers.offload.pointers import ENCODING_GZIP, ENCODING_JSON, POINTER_FIELD, Pointer
-from sfn_workers.offload.resolver import MAX_NESTING
+if TYPE_CHECKING:
+    from sfn_workers.offload.offloader import S3Offload
+    from sfn_workers.offload.options import DEFAULT_MAX_BYTES, default_max_bytes
+    from sfn_workers.offload.planning import INLINE, Plan, field_texts, plan_offload, utf8_len
+    from sfn_workers.offload.pointers import ENCODING_GZIP, ENCODING_JSON, POINTER_FIELD, Pointer
+    from sfn_workers.offload.resolver import MAX_NESTING
+
+#: Where each name lives; imported on first use, so that ``@task`` (which builds an ``S3Offload``
+#: at decoration) loads the writer, the resolver and the S3 I/O only when a payload needs them.
+_WHERE = {
+    "S3Offload": "offloader",
+    "DEFAULT_MAX_BYTES": "options",
+    "default_max_bytes": "options",
+    "INLINE": "planning",
+    "Plan": "planning",
+    "field_texts": "planning",
+    "plan_offload": "planning",
+    "utf8_len": "planning",
+    "ENCODING_GZIP": "pointers",
+    "ENCODING_JSON": "pointers",
+    "POINTER_FIELD": "pointers",
+    "Pointer": "pointers",
+    "MAX_NESTING": "resolver",
+}
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -50,6 +70,20 @@ def resolve_pointers(value: Any, *, offload: S3Offload | None = None, s3: object
     process's cached one. ``value`` is not modified.
     """
     from sfn_workers._aws import Clients, default_clients
+    from sfn_workers.offload.offloader import S3Offload
 
     rules = offload if offload is not None else S3Offload()
     return rules.resolve(value, Clients({"s3": s3}) if s3 is not None else default_clients())
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sfn_workers.offload' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

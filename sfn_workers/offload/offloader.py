@@ -10,21 +10,24 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sfn_workers import _log
-from sfn_workers._aws import Clients, default_clients
 from sfn_workers._limits import PAYLOAD_MAX_BYTES
 from sfn_workers.config import DEFAULT_PREFIX, DEFAULT_THRESHOLD_BYTES, ENV_BUCKET, ENV_PREFIX, ENV_THRESHOLD_BYTES
 from sfn_workers.context import current_context
 from sfn_workers.errors import ConfigurationError, OffloadError, OutputValidationError
 from sfn_workers.models import Output, json_text
-from sfn_workers.offload import _s3io
 from sfn_workers.offload.options import bucket_name, default_max_bytes, key_prefix, positive_int, setting
-from sfn_workers.offload.planning import INLINE, Plan, field_texts, plan_offload, utf8_len
 from sfn_workers.offload.pointers import ENCODING_GZIP, Pointer, find_pointers, largest_key, new_key, safe_scope
-from sfn_workers.offload.resolver import ReadRules, Resolution
-from sfn_workers.retries import RetryPolicy
+
+if TYPE_CHECKING:
+    from sfn_workers._aws import Clients
+    from sfn_workers.offload.planning import Plan
+    from sfn_workers.retries import RetryPolicy
+
+# Every ``@task`` builds an S3Offload at decoration, and most invocations neither write nor read S3:
+# the planning, the S3 I/O, the resolver, the retry policy and the clients load on first use.
 
 __all__ = ["S3Offload"]
 
@@ -75,11 +78,11 @@ class S3Offload:
         self.always = bool(always)
         self.compress = bool(compress)
         self.max_bytes: int = setting(max_bytes, "max_bytes", None, positive_int, default_max_bytes())
-        self.retry_policy = retry_policy or RetryPolicy(attempts=3, base=0.1, cap=2.0)
+        self._retry_policy = retry_policy
         # The largest pointer this configuration can write: planning counts with it, and a
         # threshold below it could never be met.
         biggest = Pointer(self.bucket or "b" * 63, largest_key(self.prefix), 10**15, "0" * 64, ENCODING_GZIP)
-        self.pointer_bytes = utf8_len(json_text(biggest.to_json()))
+        self.pointer_bytes = len(json_text(biggest.to_json()).encode("utf-8"))
         if not self.pointer_bytes <= self.threshold_bytes <= PAYLOAD_MAX_BYTES:
             source = "threshold_bytes" if threshold_bytes is not None else ENV_THRESHOLD_BYTES
             raise ConfigurationError(
@@ -94,6 +97,19 @@ class S3Offload:
             f"keep={list(self.keep)!r}, always={self.always}, compress={self.compress}, max_bytes={self.max_bytes})"
         )
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How S3 calls are retried; the default one is made when the first call needs it."""
+        if self._retry_policy is None:
+            from sfn_workers.retries import RetryPolicy
+
+            self._retry_policy = RetryPolicy(attempts=3, base=0.1, cap=2.0)
+        return self._retry_policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy: RetryPolicy) -> None:
+        self._retry_policy = policy
+
     # -- output ------------------------------------------------------------------------------
 
     def offload(self, output: Output, clients: Clients, scope: str) -> Output:
@@ -102,6 +118,8 @@ class S3Offload:
         If one of several fields cannot be written, the objects already written are deleted
         (best effort) before the :class:`OffloadError` is raised.
         """
+        from sfn_workers.offload.planning import INLINE, field_texts, plan_offload, utf8_len
+
         text = output.text
         # UTF-8 bytes are at least the characters: a text of more characters than the threshold is
         # over it without being encoded, and one of fewer is cheap to measure.
@@ -180,6 +198,9 @@ class S3Offload:
         if scope is None:
             ctx = current_context()
             scope = (ctx.execution or ctx.request_id) if ctx is not None else None
+        from sfn_workers._aws import default_clients
+        from sfn_workers.offload import _s3io
+
         key = new_key(self.prefix, safe_scope(scope))
         s3 = (clients or default_clients()).get("s3")
         _s3io.put(s3, self.retry_policy, self.bucket, key, body, None)
@@ -188,6 +209,8 @@ class S3Offload:
         return {"Bucket": self.bucket, "Key": key}
 
     def _write_many(self, clients: Clients, bodies: list[bytes], scope: str, names: list[str]) -> list[Pointer]:
+        from sfn_workers.offload import _s3io
+
         jobs = [
             functools.partial(self._write, clients, body, scope, name) for body, name in zip(bodies, names, strict=True)
         ]
@@ -204,6 +227,8 @@ class S3Offload:
         """Objects of an output that will never travel: delete them rather than leave them to expiry."""
         if not written or self.bucket is None:
             return
+        from sfn_workers.offload import _s3io
+
         problem = _s3io.delete_quietly(clients.get("s3"), self.bucket, [p.key for p in written])
         if problem is not None:
             if self._logger is None:
@@ -215,6 +240,8 @@ class S3Offload:
 
     def _write(self, clients: Clients, body: bytes, scope: str, what: str) -> Pointer:
         assert self.bucket is not None  # checked by the callers
+        from sfn_workers.offload import _s3io
+
         stored, encoding = _s3io.encode(body, self.compress)
         key = new_key(self.prefix, scope)
         digest = _s3io.put(clients.get("s3"), self.retry_policy, self.bucket, key, stored, encoding)
@@ -247,6 +274,9 @@ class S3Offload:
         find_pointers(payload, found)
         if not found:
             return payload  # the hot path: one walk of the input, nothing else
+        from sfn_workers._aws import default_clients
+        from sfn_workers.offload.resolver import ReadRules, Resolution
+
         source = clients or default_clients()
         rules = ReadRules(self.bucket, self.prefix, self.max_bytes, self.retry_policy, ENV_BUCKET)
         resolution = Resolution(rules, lambda: source.get("s3"), self._debug)
