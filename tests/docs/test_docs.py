@@ -184,7 +184,15 @@ def _listening(port: int) -> bool:
 def _scratch(directory: Path) -> Path:
     """A directory that looks like the repository (links to its files) but keeps what is written."""
     for entry in ROOT.iterdir():
-        if entry.name not in (".git", ".sfn-workers") and not entry.name.startswith(("run.", ".pytest")):
+        if entry.name == ".venv" and entry.is_dir():
+            # The venv this test runs in, with a fresh stamp: `make demo` must use it, not reinstall
+            # (a worktree's stamp may be older than pyproject.toml, or missing after a plain pip install).
+            (directory / ".venv").mkdir()
+            for part in entry.iterdir():
+                if part.name != ".installed":
+                    (directory / ".venv" / part.name).symlink_to(part)
+            (directory / ".venv" / ".installed").touch()
+        elif entry.name not in (".git", ".sfn-workers") and not entry.name.startswith(("run.", ".pytest")):
             (directory / entry.name).symlink_to(entry)
     (directory / "home").mkdir()
     return directory
