@@ -57,10 +57,11 @@ test: lint typecheck validate unit
 check: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 
-## ruff check and ruff format --check.
+## ruff check (complexity 15 included), ruff format --check, and the architecture gate (tools/check_architecture.py).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sfn_workers handlers tests bench tools
 	$(VENV)/bin/ruff format --check sfn_workers handlers tests bench tools
+	$(PY) tools/check_architecture.py
 
 ## mypy --strict on the package, its tests and tools.
 typecheck: $(STAMP)
