@@ -254,7 +254,11 @@ class LocalRunner:
             from sfn_workers.local.approvals import Approvals
 
             listener = Approvals.of(approvals).listener(self.function_for, listener)
-        return self.execution(input, name=name, clock=clock, listener=listener, context=context).run()
+        result = self.execution(input, name=name, clock=clock, listener=listener, context=context).run()
+        # Functions an SQS message reached may still be finishing (a token answered before its
+        # invocation ended): run returns when they have, so their output stays with this run.
+        self.environment.services.wait_idle(timeout=5.0)
+        return result
 
     def start(
         self,

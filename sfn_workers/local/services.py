@@ -127,6 +127,10 @@ class Services:
         delivery.start()
         return delivery
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no SQS event source mapping is delivering a batch (see SqsDelivery.wait_idle)."""
+        return all(delivery.wait_idle(timeout) for delivery in list(self.deliveries.values()))
+
     def close(self) -> None:
         for delivery in self.deliveries.values():
             delivery.stop()

@@ -165,3 +165,15 @@ def test_the_sample_events_end_as_documented(runner: LocalRunner, event: str, st
 
     assert result.status == status, result.cause
     assert result.error == error
+
+
+def test_run_returns_after_the_sqs_fed_function_has_finished(runner: LocalRunner, capsys: Any) -> None:
+    # GIVEN the invoice worker answers its token over SQS before its own invocation ends
+    capsys.readouterr()
+    # WHEN the execution is run
+    result = runner.run(order("o-quiet"))
+    # THEN by the time run returns, that invocation has ended: its metrics document is already out
+    # (and nothing of it can land in a later test's output)
+    assert result.status == "SUCCEEDED", result.cause
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert any(d.get("CallbackSuccess") == 1 for d in documents)

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -103,6 +104,22 @@ class SqsDelivery:
     def poke(self) -> None:
         """Poll now (a message was just sent)."""
         self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no batch is being delivered (the function's invocation has returned).
+
+        A function that reports a task token answers before its invocation ends (its metrics and
+        last log lines come after): without this, an execution could be over while its handler still
+        writes, into the next test's output. True when idle within ``timeout`` seconds.
+        """
+        give_up = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._inflight:
+                    return True
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(0.002)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
