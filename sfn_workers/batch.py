@@ -13,16 +13,16 @@ the first listed record, and every later record is listed with it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
 from sfn_workers import _log
 from sfn_workers.callbacks import Callback, Delivery, count_metric
 from sfn_workers.errors import error_name
-from sfn_workers.sources import SqsRecord, is_fifo, sqs_records
+from sfn_workers.sqs import SqsRecord, is_fifo, sqs_records
 
 if TYPE_CHECKING:
+    from sfn_workers.sources import Unit
     from sfn_workers.task import Task
 
 __all__ = ["run_batch"]
@@ -70,14 +70,19 @@ def _run_record(
     if record.token is None:
         return _run_plain(task, record, message_id, lambda_context)
     callback = Callback(task, record.token, lambda_context, log_keys={"message_id": message_id}, margin_ms=margin_ms)
-    unit_of = lambda: dataclasses.replace(task.unit_of(record.body), message_id=message_id)  # noqa: E731
+    unit_of = lambda: _with_message_id(task.unit_of(record.body), message_id)  # noqa: E731
     return callback.run(unit_of) is not Delivery.UNDELIVERABLE
+
+
+def _with_message_id(unit: Unit, message_id: str) -> Unit:
+    unit.message_id = message_id  # a fresh Unit of this record: nothing else holds it
+    return unit
 
 
 def _run_plain(task: Task[Any, Any], record: SqsRecord, message_id: str, lambda_context: Any) -> bool:
     """A record without a task token: run as in direct mode; False if the function raised."""
     try:
-        unit = dataclasses.replace(task.unit_of(record.body), message_id=message_id)
+        unit = _with_message_id(task.unit_of(record.body), message_id)
     except Exception as exc:  # the body does not fit (payload_field missing)
         with _log.correlated(task.logger, task.correlation_keys(None, lambda_context, message_id=message_id)):
             task.logger.error(f"SQS record cannot be run: {exc}", extra={"error": error_name(exc)})

@@ -12,7 +12,6 @@ import json
 import threading
 import typing
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -107,17 +106,43 @@ def _describe_errors(exc: PydanticValidationError) -> str:
     return f"{count} validation error{'s' if count != 1 else ''} for {title}: " + "; ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
 class Signature:
-    """How to call a task function: what it takes, what it returns, how to check both."""
+    """How to call a task function: what it takes, what it returns, how to check both.
 
-    takes_input: bool
-    ctx_parameter: str | None
-    input_adapter: TypeAdapter[Any] | None
-    output_adapter: TypeAdapter[Any] | None
-    output_model: type[BaseModel] | None
-    input_keyword: str | None = None  # pass the input by this keyword (decorators such as idempotent_function)
-    is_async: bool = False
+    Built once per handler at decoration and never changed. A plain class, not a dataclass:
+    every cold start builds this module, and a frozen dataclass costs ~0.4 ms to create.
+    """
+
+    __slots__ = (
+        "ctx_parameter",
+        "input_adapter",
+        "input_keyword",
+        "is_async",
+        "output_adapter",
+        "output_model",
+        "takes_input",
+    )
+
+    def __init__(
+        self,
+        takes_input: bool,
+        ctx_parameter: str | None,
+        input_adapter: TypeAdapter[Any] | None,
+        output_adapter: TypeAdapter[Any] | None,
+        output_model: type[BaseModel] | None,
+        input_keyword: str | None = None,  # pass the input by this keyword (decorators such as idempotent_function)
+        is_async: bool = False,
+    ) -> None:
+        self.takes_input = takes_input
+        self.ctx_parameter = ctx_parameter
+        self.input_adapter = input_adapter
+        self.output_adapter = output_adapter
+        self.output_model = output_model
+        self.input_keyword = input_keyword
+        self.is_async = is_async
+
+    def __repr__(self) -> str:
+        return f"Signature({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
 
     def validate_input(self, payload: Any) -> Any:
         """The payload as the function's input type; :class:`ValidationError` if it does not fit."""

@@ -76,7 +76,8 @@ def test_no_repr_shows_a_token() -> None:
     assert token not in repr(ctx) and token[:40] not in repr(ctx)
     assert "e-1" in repr(ctx)
     assert token[:40] not in repr(work.task) and token[:40] not in repr(work)
-    from sfn_workers.sources import split_payload, sqs_records
+    from sfn_workers.sources import split_payload
+    from sfn_workers.sqs import sqs_records
 
     assert token[:40] not in repr(split_payload({"taskToken": token, "a": 1}, "taskToken", None))
     event = {"Records": [{"messageId": "m", "body": json.dumps({"taskToken": token})}]}

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from sfn_workers.callbacks import Delivery, _Guard
 from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT, TaskFailure, describe
-from sfn_workers.sources import Mode, classify, sqs_records
+from sfn_workers.sources import Mode, classify
+from sfn_workers.sqs import sqs_records
 
 # -- the guard ---------------------------------------------------------------------------------
 
