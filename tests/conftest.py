@@ -3,16 +3,22 @@
 ``moto_server`` starts moto's ThreadedMotoServer on 127.0.0.1 with a random port, once per session;
 ``aws`` points boto3 at it through ``AWS_ENDPOINT_URL_*`` (real HTTP, like a Lambda reaching AWS)
 and resets its state between tests.
+
+The suite writes nothing into the working tree (tests use ``tmp_path``): a run that leaves a new
+file or directory there fails, naming it (``pytest_sessionfinish`` below).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Every test starts with fresh boto3 clients and a full retry budget (what users enable the same way).
 from sfn_workers.testing import sfn_workers_reset  # noqa: F401
@@ -28,6 +34,58 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "sfn-workers-tests")
 
 EMULATED_SERVICES = ("S3", "SQS", "SNS", "DYNAMODB")
+
+# No example database: hypothesis would keep one in .hypothesis/ of the working directory. A failing
+# example is printed with the failure (pin it with @example to keep it).
+settings.register_profile("sfn-workers-tests", database=None)
+settings.load_profile("sfn-workers-tests")
+
+# What tools, not tests, keep in the tree: venvs, caches, coverage's data.
+NOT_LEFT_BY_TESTS = re.compile(
+    r"(^|/)(\.venv[^/]*|\.mypy_cache|\.ruff_cache|\.pytest_cache|__pycache__|\.coverage[^/]*)/?$"
+)
+_TREE_BEFORE = pytest.StashKey[set[str] | None]()
+
+
+def files_outside_git(root: Path) -> set[str] | None:
+    """Untracked and ignored paths of the working tree (git's short form), or None without git."""
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return {
+        line[3:]
+        for line in done.stdout.splitlines()
+        if line[:2] in ("??", "!!") and not NOT_LEFT_BY_TESTS.search(line[3:])
+    }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE_BEFORE] = files_outside_git(ROOT)
+
+
+@pytest.hookimpl(trylast=True)  # after session fixtures are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    after = files_outside_git(ROOT)
+    if before is None or after is None:
+        return
+    left = sorted(after - before)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"the tests left files in the working tree (use tmp_path): {', '.join(left)}"
+        if reporter is not None:
+            reporter.write("\n")
+            reporter.write_line(message, red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def free_port() -> int:

@@ -9,12 +9,12 @@ server for S3 and DynamoDB and a local Step Functions endpoint for SendTask* cal
 ``AWS_ENDPOINT_URL_*``, as a deployed function reaches AWS.
 
 The venvs (.venv-tools, .venv-lambda) come from the Makefile and are reused between runs; the build
-is done anew each run (its result depends on the working tree). Marked slow; part of ``make test``.
+is done anew each run, of a temporary copy of the working tree's sources (so it writes nothing into the
+tree). Marked slow; part of ``make test``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import platform
@@ -88,19 +88,11 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         ["make", "-s", ".venv-tools/.installed", ".venv-lambda/.installed"], cwd=ROOT, check=True, timeout=900
     )
-    out = tmp_path_factory.mktemp("sam") / "build"
+    work = tmp_path_factory.mktemp("sam")
+    out = work / "build"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0")
     env["PATH"] = f"{_python312().parent}{os.pathsep}{env.get('PATH', '')}"
-    # pip builds the sfn-workers wheel inside the working tree (build/, *.egg-info): two builds at
-    # once would trample each other, and aws-lambda-builders ignores a failed wheel build, leaving a
-    # layer without sfn_workers. One build at a time per working tree.
-    lock = (TOOLS / ".sam-build.lock").open("w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        done = _sam_build(out, env)
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+    done = _sam_build(_copy_of_the_sources(work / "src"), out, env)
     assert done.returncode == 0, f"sam build failed:\n{done.stdout}\n{done.stderr}"
     assert (out / "SfnWorkersLayer" / "python" / "sfn_workers" / "task.py").exists(), (
         f"the layer has no sfn_workers (its wheel build failed):\n{done.stdout}\n{done.stderr}"
@@ -108,7 +100,20 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _sam_build(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _copy_of_the_sources(dest: Path) -> Path:
+    """What ``sam build`` reads of the working tree, copied: pip builds the layer's wheel in the
+    source tree (build/, *.egg-info), so building a copy leaves the working tree as it was and lets
+    two runs build at once (aws-lambda-builders ignores a failed wheel build: a trampled build would
+    leave a layer without sfn_workers)."""
+    skip = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    dest.mkdir()
+    shutil.copy2(ROOT / "template.yaml", dest / "template.yaml")
+    for part in ("handlers", "statemachine", "layers", "sfn_workers"):
+        shutil.copytree(ROOT / part, dest / part, ignore=skip)
+    return dest
+
+
+def _sam_build(src: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(TOOLS / "bin" / "sam"),
@@ -120,7 +125,7 @@ def _sam_build(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
             "--parameter-overrides",
             f"Architecture={_architecture()}",
         ],
-        cwd=ROOT,  # the layer's requirements.txt names the repository as ./
+        cwd=src,  # the layer's requirements.txt names the repository as ./
         env=env,
         capture_output=True,
         text=True,
