@@ -16,6 +16,9 @@ LAMBDA_STAMP := $(LAMBDA_VENV)/.installed
 ARCH ?= x86_64
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam
 PIP_QUIET := --quiet --quiet --disable-pip-version-check
+# Line coverage of sfn_workers under `make unit`: measured 92.63% (docs/architecture.md); the floor
+# is that, rounded down, minus 2. Coverage's data file stays in the venv, out of the working tree.
+COVERAGE_FLOOR := 90
 
 # Targets that build the Python 3.12 venvs: without 3.12 they stop at once with one line, before
 # minutes of other installs (unless those venvs already exist).
@@ -78,9 +81,11 @@ validate: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 	$(TOOLS_VENV)/bin/bandit --quiet -c tools/bandit.yaml -r sfn_workers handlers
 
-## The whole test suite (slow tests included: sam build, the Lambda runtime smoke test).
+## The whole test suite (slow tests included: sam build, the Lambda runtime smoke test), with the coverage floor.
 unit: $(STAMP) $(TOOLS_STAMP) $(LAMBDA_STAMP)
-	$(PY) -m pytest -q
+	COVERAGE_FILE=$(VENV)/.coverage $(PY) -m pytest -q -m "not untraced" \
+		--cov=sfn_workers --cov-report= --cov-fail-under=$(COVERAGE_FLOOR)
+	$(PY) -m pytest -q -m untraced
 
 ## The venvs of the checkers and of the runtime smoke test (Python 3.12, the functions' runtime).
 tools: $(TOOLS_STAMP) $(CHECKOV_STAMP) $(LAMBDA_STAMP)

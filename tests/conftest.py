@@ -14,11 +14,13 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # Every test starts with fresh boto3 clients and a full retry budget (what users enable the same way).
 from sfn_workers.testing import sfn_workers_reset  # noqa: F401
@@ -39,6 +41,9 @@ EMULATED_SERVICES = ("S3", "SQS", "SNS", "DYNAMODB")
 # example is printed with the failure (pin it with @example to keep it).
 settings.register_profile("sfn-workers-tests", database=None)
 settings.load_profile("sfn-workers-tests")
+# Its caches (constants, unicode data) go to the temporary directory, not .hypothesis/ of the cwd.
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / f"sfn-workers-hypothesis-{os.getuid()}")
 
 # What tools, not tests, keep in the tree: venvs, caches, coverage's data.
 NOT_LEFT_BY_TESTS = re.compile(

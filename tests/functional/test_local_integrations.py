@@ -107,6 +107,13 @@ def test_errors_come_back_as_lambda_reports_them(code: Path, handler: str, error
         assert any("app.py" in line and "boom" in line for line in raised.value.stack_trace)
 
 
+# Under a tracer (coverage, a debugger) the watchdog's interruption of a handler that overruns its
+# timeout leaves the calling thread looping in sfn_workers/local/lambdas.py's _Watchdog.cancel:
+# `make unit` runs these in a second pytest run without coverage (docs/decisions.md).
+UNTRACED = pytest.mark.untraced
+
+
+@UNTRACED
 def test_a_call_past_the_function_timeout_ends_as_sandbox_timedout(code: Path) -> None:
     slow = function(code, "app.slow", timeout=0.3)
 
@@ -120,6 +127,7 @@ def test_a_call_past_the_function_timeout_ends_as_sandbox_timedout(code: Path) -
     assert slow.invoke({"seconds": 0.05}) == "late"  # and the next call runs normally
 
 
+@UNTRACED
 def test_a_shorter_task_timeout_ends_as_states_timeout(code: Path) -> None:
     with pytest.raises(TaskError) as raised:
         function(code, "app.slow", timeout=5).invoke({"seconds": 1.0}, state_timeout=0.2)
