@@ -18,9 +18,7 @@ from sfn_workers.callbacks import SEND_ATTEMPTS
 from sfn_workers.errors import CAUSE_LIMIT, ERROR_LIMIT
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from sfn_workers.testing import FakeLambdaContext
-from tests.functional.test_callbacks_support import (
-    handler_of,
-)
+from tests.functional.test_callbacks_support import ClosedAs, closed_token, handler_of
 
 
 class Order(BaseModel):
@@ -235,14 +233,10 @@ def test_refused_output_is_reported_as_a_failure_instead(tokens: MemoryTokens, s
 
 @pytest.mark.parametrize("closed_as", ["TaskTimedOut", "TaskDoesNotExist", "never issued"])
 def test_token_already_closed_is_logged_and_the_handler_returns(
-    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, closed_as: str
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, closed_as: ClosedAs
 ) -> None:
     # GIVEN a task that is closed already (timed out, its execution ended, or a token never issued)
-    if closed_as == "never issued":
-        token = "AQCEAAAAKgAAAAMAAAAA-not-a-real-token"
-    else:
-        token = tokens.issue()
-        tokens.close(token, code=closed_as)  # type: ignore[arg-type]
+    token = closed_token(tokens, closed_as)
     ran: list[str] = []
 
     def work(order: Order) -> Checked:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from sfn_workers import task
 from sfn_workers._aws import Clients
+from sfn_workers.local.sfn_endpoint import MemoryTokens
 
 _session: Any = None
 
@@ -54,3 +55,16 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > give_up:
             raise AssertionError("condition not met in time")
         time.sleep(0.005)
+
+
+ClosedAs = Literal["TaskTimedOut", "TaskDoesNotExist", "never issued"]
+"""How a task's token stopped being open (for tests parametrized over the three)."""
+
+
+def closed_token(tokens: MemoryTokens, closed_as: ClosedAs) -> str:
+    """A token whose task is over: closed with ``closed_as``, or one the backend never issued."""
+    if closed_as == "never issued":
+        return "AQCEAAAAKgAAAAMAAAAA-not-a-real-token"
+    token = tokens.issue()
+    tokens.close(token, code=closed_as)
+    return token

@@ -30,7 +30,7 @@ from sfn_workers.local import LocalRunner
 from sfn_workers.local.sfn_endpoint import Fault, MemoryTokens, SfnEndpoint
 from sfn_workers.report import handoff_id
 from sfn_workers.testing import FakeLambdaContext
-from tests.functional.test_callbacks_support import handler_of, warm_clients
+from tests.functional.test_callbacks_support import ClosedAs, closed_token, handler_of, warm_clients
 
 pytestmark = pytest.mark.usefixtures("no_threads_left_behind")
 
@@ -175,13 +175,9 @@ def test_report_failure_with_an_exception_reports_its_name_and_a_lambda_like_cau
 
 @pytest.mark.parametrize("closed_as", ["TaskTimedOut", "TaskDoesNotExist", "never issued"])
 def test_report_on_a_closed_token_is_false_and_not_retried(
-    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, closed_as: str
+    tokens: MemoryTokens, sfn_endpoint: SfnEndpoint, closed_as: ClosedAs
 ) -> None:
-    if closed_as == "never issued":
-        token = "AQCEAAAAKgAAAAMAAAAA-not-a-real-token"
-    else:
-        token = tokens.issue()
-        tokens.close(token, code=closed_as)  # type: ignore[arg-type]
+    token = closed_token(tokens, closed_as)
 
     assert report_success(token, {"ok": True}, offload=False, clients=Clients()) is False
     assert report_heartbeat(token, clients=Clients()) is False

@@ -25,13 +25,6 @@ def emulator() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture
-def services(emulator: Emulator) -> Iterator[Services]:
-    services = Services(emulator.url)
-    yield services
-    services.close()
-
-
 def sdk(services: Services, api: str, parameters: dict[str, Any]) -> Any:
     return services.call(f"arn:aws:states:::aws-sdk:{api}", parameters)
 

@@ -146,13 +146,6 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture
-def services(emulator: Emulator) -> Iterator[Services]:
-    services = Services(emulator.url)
-    yield services
-    services.close()
-
-
 def test_sns_publish_sends_an_object_message_as_json_text(emulator: Emulator, services: Services) -> None:
     sns, sqs = emulator.client("sns"), emulator.client("sqs")
     topic = sns.create_topic(Name="orders")["TopicArn"]

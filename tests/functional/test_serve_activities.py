@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sfn_workers.local.activities import activities_for
+from tests.serve_support import served, sfn_client, until_closed
 
 ROLE = "arn:aws:iam::123456789012:role/local"
 POLL_SECONDS = 1.0  # GetActivityTask's long poll, shortened for tests (60 s as on AWS by default)
@@ -20,29 +21,14 @@ POLL_SECONDS = 1.0  # GetActivityTask's long poll, shortened for tests (60 s as 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    from sfn_workers.local.api.server import start_server
-
-    srv = start_server(None, port=0)
-    activities_for(srv.environment.tokens).poll_seconds = POLL_SECONDS
-    try:
+    with served() as srv:
+        activities_for(srv.environment.tokens).poll_seconds = POLL_SECONDS
         yield srv
-    finally:
-        srv.close(grace=5)
 
 
 @pytest.fixture(scope="module")
 def sfn(server: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, read_timeout=POLL_SECONDS + 5),
-    )
+    return sfn_client(server.url, retries={"max_attempts": 1}, read_timeout=POLL_SECONDS + 5)
 
 
 def machine(sfn: Any, activity_arn: str, **limits: int) -> str:
@@ -50,15 +36,6 @@ def machine(sfn: Any, activity_arn: str, **limits: int) -> str:
     definition = json.dumps({"StartAt": "Work", "States": {"Work": task}})
     name = f"sm-{uuid.uuid4().hex[:10]}"
     return str(sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)["stateMachineArn"])
-
-
-def until_closed(sfn: Any, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    give_up = time.monotonic() + timeout
-    while True:
-        answer: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if answer["status"] != "RUNNING" or time.monotonic() > give_up:
-            return answer
-        time.sleep(0.05)
 
 
 def test_create_describe_list_and_delete_activities(sfn: Any) -> None:

@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.serve_support import served, sfn_client, until_closed
+
 ROLE = "arn:aws:iam::123456789012:role/local"
 
 
@@ -32,43 +34,19 @@ SLOW = _definition({"Nap": {"Type": "Wait", "Seconds": 120, "End": True}})
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    from sfn_workers.local.api.server import start_server
-
-    srv = start_server(None, port=0)
-    try:
+    with served() as srv:
         yield srv
-    finally:
-        srv.close(grace=5)
 
 
 @pytest.fixture(scope="module")
 def sfn(server: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        # StartSyncExecution's "sync-" host prefix cannot be put in front of 127.0.0.1
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-    )
+    # StartSyncExecution's "sync-" host prefix cannot be put in front of 127.0.0.1
+    return sfn_client(server.url, inject_host_prefix=False, retries={"max_attempts": 1})
 
 
 def _machine(sfn: Any, definition: str = PASS, kind: str = "STANDARD") -> str:
     name = f"sm-{uuid.uuid4().hex[:10]}"
     return str(sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE, type=kind)["stateMachineArn"])
-
-
-def _until_closed(sfn: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if answer["status"] != "RUNNING" or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.05)
 
 
 def _first_message(sqs: Any, queue_url: str, sfn: Any, arn: str) -> dict[str, Any]:
@@ -158,7 +136,7 @@ def test_start_describe_and_history_of_a_successful_execution(sfn: Any) -> None:
     assert arn == machine.replace(":stateMachine:", ":execution:") + ":first"
 
     # THEN it succeeds with the state's output
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"greeting": "hi Ada"}
     assert json.loads(described["input"]) == {"who": "Ada"}
@@ -194,7 +172,7 @@ def test_list_executions_pages_newest_first(sfn: Any) -> None:
     machine = _machine(sfn)
     arns = [sfn.start_execution(stateMachineArn=machine, name=f"e{i}", input="{}")["executionArn"] for i in range(5)]
     for arn in arns:
-        _until_closed(sfn, arn)
+        until_closed(sfn, arn)
     pages = list(
         sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, PaginationConfig={"PageSize": 2})
     )
@@ -205,7 +183,7 @@ def test_list_executions_pages_newest_first(sfn: Any) -> None:
 def test_a_failed_execution_reports_its_error_and_cause(sfn: Any) -> None:
     machine = _machine(sfn, _definition({"Boom": {"Type": "Fail", "Error": "OrderRejected", "Cause": "no stock"}}))
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert (described["status"], described["error"], described["cause"]) == ("FAILED", "OrderRejected", "no stock")
     assert "output" not in described
     assert sfn.get_execution_history(executionArn=arn)["events"][-1]["type"] == "ExecutionFailed"
@@ -226,7 +204,7 @@ def test_task_token_round_trip_through_sqs_and_boto3(sfn: Any, server: Any) -> N
     sfn.send_task_success(taskToken=body["token"], output='{"approved": true}')
 
     # THEN the execution continues with that output
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == {"id": "o-1", "approval": {"approved": True}}
 
@@ -240,7 +218,7 @@ def test_task_failure_through_the_endpoint_fails_the_task(sfn: Any, server: Any)
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     token = _first_message(sqs, queue_url, sfn, arn)["token"]
     sfn.send_task_failure(taskToken=token, error="PaymentDeclined", cause="card expired")
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert (described["status"], described["error"], described["cause"]) == (
         "FAILED",
         "PaymentDeclined",
@@ -344,7 +322,7 @@ def test_each_documented_error_code(sfn: Any) -> None:
 def test_a_token_whose_task_timed_out_answers_task_timed_out(sfn: Any, server: Any) -> None:
     machine, queue_url, sqs = _waiting_task(sfn, server, TimeoutSeconds=1)
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert (described["status"], described["error"]) == ("FAILED", "States.Timeout")
     token = json.loads(sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"][0]["Body"])["token"]
     assert _code(lambda: sfn.send_task_success(taskToken=token, output="{}"))[0] == "TaskTimedOut"
@@ -467,6 +445,6 @@ def test_a_worker_in_another_process_reports_its_token_through_aws_endpoint_url_
     assert worker.returncode == 0, worker.stderr
 
     # THEN its SendTaskSuccess reached the endpoint and the execution finished with its output
-    described = _until_closed(sfn, arn)
+    described = until_closed(sfn, arn)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == {"approved": True}

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.serve_support import served, sfn_client
+
 ROLE = "arn:aws:iam::123456789012:role/local"
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 
@@ -46,28 +48,13 @@ def bounded(seconds: int, mib: int) -> Iterator[None]:
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[Any]:
-    from sfn_workers.local.api.server import start_server
-
     options: dict[str, Any] = getattr(request, "param", {})
-    srv = start_server(None, port=0, **options)
-    try:
+    with served(**options) as srv:
         yield srv
-    finally:
-        srv.close(grace=5)
 
 
 def _client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5),
-    )
+    return sfn_client(url, inject_host_prefix=False, retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5)
 
 
 def _post(url: str, action: str, body: str | bytes, host: str | None = None) -> tuple[int, dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.serve_support import sfn_client
 
 EXECUTIONS = 200
 RSS_GROWTH_LIMIT_MB = 20
@@ -85,17 +86,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
 
 
 def _client(url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(max_pool_connections=32, retries={"max_attempts": 2}),
-    )
+    return sfn_client(url, max_pool_connections=32, retries={"max_attempts": 2})
 
 
 def _wait_all(sfn: Any, machine: str, expected: int, timeout: float) -> list[dict[str, Any]]:

@@ -4,55 +4,33 @@ config's test cases (``stateMachineArn#TestCase``), nested orchestration, an Eve
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sfn_workers.local.api.server import start_server
 from sfn_workers.local.identity import ACCOUNT_ID, REGION
+from tests.serve_support import served, sfn_client, until_closed
 
 SHOP = Path(__file__).parent / "fixtures" / "shop"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    srv = start_server(SHOP / "template.yaml", port=0, virtual_time=True, mock_config=SHOP / "mock-config.json")
-    try:
+    with served(SHOP / "template.yaml", virtual_time=True, mock_config=SHOP / "mock-config.json") as srv:
         yield srv
-    finally:
-        srv.close(grace=5)
 
 
 @pytest.fixture(scope="module")
 def sfn(server: Any) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    return sfn_client(server.url, retries={"max_attempts": 1})
 
 
 def machine(name: str) -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
-
-
-def finished(sfn: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if answer["status"] != "RUNNING" or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.05)
 
 
 def test_start_execution_of_arn_hash_test_case_runs_that_test_case(sfn: Any) -> None:
@@ -60,7 +38,7 @@ def test_start_execution_of_arn_hash_test_case_runs_that_test_case(sfn: Any) -> 
         stateMachineArn=machine("ReportMachine") + "#GlueBusyOnce", input=json.dumps({"reportId": "r-9"})
     )
 
-    answer = finished(sfn, started["executionArn"])
+    answer = until_closed(sfn, started["executionArn"])
 
     assert answer["status"] == "SUCCEEDED", answer.get("cause")
     assert json.loads(answer["output"]) == {"reportId": "r-9", "render": {"pages": 3}, "crunch": {"state": "SUCCEEDED"}}
@@ -82,7 +60,7 @@ def test_without_a_test_case_the_same_machine_runs_unmocked_states_for_real(sfn:
         stateMachineArn=machine("SagaMachine"), input=json.dumps({"orderId": "s-1", "amount": 5})
     )
 
-    answer = finished(sfn, started["executionArn"])
+    answer = until_closed(sfn, started["executionArn"])
 
     assert answer["status"] == "SUCCEEDED", answer.get("cause")
 
@@ -93,7 +71,7 @@ def test_nested_orchestration_through_the_api(sfn: Any) -> None:
         stateMachineArn=machine("ParentMachine"), name=name, input=json.dumps({"name": "lin"})
     )
 
-    answer = finished(sfn, started["executionArn"])
+    answer = until_closed(sfn, started["executionArn"])
 
     assert answer["status"] == "SUCCEEDED", answer.get("cause")
     output = json.loads(answer["output"])
