@@ -39,11 +39,11 @@ def sfn_client(url: str, **config: Any) -> Any:
     )
 
 
-def until_closed(sfn: Any, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+def until_closed(sfn: Any, execution_arn: str, timeout: float = 20.0, every: float = 0.05) -> dict[str, Any]:
     """DescribeExecution once the execution is no longer RUNNING (or as it is after ``timeout``)."""
     give_up = time.monotonic() + timeout
     while True:
         answer: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if answer["status"] != "RUNNING" or time.monotonic() > give_up:
             return answer
-        time.sleep(0.05)
+        time.sleep(every)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.serve_support import until_closed
+
 ROLE = "arn:aws:iam::123456789012:role/local"
 
 RECURSION = {
@@ -92,13 +94,8 @@ def _start(sfn: Any, definition: dict[str, Any], doc: Any) -> str:
     return str(sfn.start_execution(stateMachineArn=arn, input=json.dumps(doc))["executionArn"])
 
 
-def _until_closed(sfn: Any, arn: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if answer["status"] != "RUNNING" or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.1)
+def _until_closed(sfn: Any, arn: str) -> dict[str, Any]:
+    return until_closed(sfn, arn, timeout=60.0, every=0.1)
 
 
 @pytest.mark.timeout(120)
