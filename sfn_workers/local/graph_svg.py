@@ -270,7 +270,10 @@ def _dot_edge(source: str, target: str, text: str, taken: bool, ids: dict[str, s
 
 def _graphviz(definition: Mapping[str, Any], run: Trace | None, title: str) -> str:
     source = _dot_source(definition, run, title)
-    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=60, check=False)
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError("Graphviz's dot is not on PATH (engine='layered' needs none)")
+    done = subprocess.run([dot, "-Tsvg"], input=source.encode(), capture_output=True, timeout=60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
     text = done.stdout.decode()
