@@ -113,15 +113,29 @@ class _Worker:
                 continue
             self._run(token, input_text)
 
+    def _pause(self, seconds: float) -> None:
+        """The retry policy's sleep: a stop ends it (no further poll is made after a stop)."""
+        if self.stop.wait(seconds):
+            raise _Stopping
+
     def _poll(self, worker_name: str) -> tuple[str, str] | None:
         from sfn_workers.retries import retry
 
-        policy = retry(attempts=POLL_ATTEMPTS, base=POLL_BASE_S, cap=POLL_CAP_S, jitter="full", budget=self.budget)
+        policy = retry(
+            attempts=POLL_ATTEMPTS,
+            base=POLL_BASE_S,
+            cap=POLL_CAP_S,
+            jitter="full",
+            budget=self.budget,
+            sleep=self._pause,
+        )
         self.stats.add(polls=1)
         try:
             answer = policy.call(
                 lambda: self.poller.get_activity_task(activityArn=self.activity_arn, workerName=worker_name)
             )
+        except _Stopping:
+            return None  # stopped while waiting to poll again: nothing was taken
         except Exception as exc:
             self.stats.add(poll_errors=1)
             pause = random.uniform(POLL_CAP_S / 2, POLL_CAP_S)
@@ -187,6 +201,10 @@ class _Worker:
         self.logger.info(self.stats.line(len(left)) + " (stopped)")
 
 
+class _Stopping(Exception):
+    """Raised from the poll retries' sleep when the worker is stopped."""
+
+
 def _event(input_text: str, token_field: str, token: str) -> dict[str, Any] | None:
     """The callback event the handler would get from Lambda: the input with the token in its field."""
     try:
@@ -236,6 +254,11 @@ def run_activity_worker(
         worker.logger.info(f"activity worker: polling {activity_arn} with {workers} worker(s)")
         stop.wait()
         worker.drain()
+        # A poll between retries ends at once; one waiting on GetActivityTask gets the grace period
+        # (a task it is handed after the stop is failed with WorkerStopped, see poll_loop).
+        give_up = time.monotonic() + grace
+        for thread in threads:
+            thread.join(max(0.0, give_up - time.monotonic()))
     finally:
         stop.set()
         restore()
