@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import grimp
+from graphs import strongly_connected  # tools/ is on sys.path when a tool runs
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "sfn_workers"
@@ -44,49 +45,10 @@ def long_modules(package_dir: Path, limit: int = MAX_LINES) -> Iterator[str]:
 
 
 def cycles(graph: grimp.ImportGraph, modules: Iterable[str]) -> Iterator[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    nodes = sorted(modules)
-    members = frozenset(nodes)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    counter = 0
-    for root in nodes:
-        if root in index:
-            continue
-        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next((c for c in children if c in members), None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    yield sorted(component)
+    """Import cycles: strongly connected components of more than one module."""
+    for component in strongly_connected(sorted(modules), lambda m: sorted(graph.find_modules_directly_imported_by(m))):
+        if len(component) > 1:
+            yield component
 
 
 def cycle_path(graph: grimp.ImportGraph, component: list[str]) -> str:

@@ -33,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from graphs import strongly_connected  # tools/ is on sys.path when a tool runs
+
 from sfn_workers.local.asl.walk import nested_machines
 from sfn_workers.local.asl.walk import walk_states as asl_walk
 
@@ -156,40 +158,16 @@ def _transitions(state: Mapping[str, Any]) -> list[str]:
 
 
 def _cycles(states: Mapping[str, Any]) -> list[list[str]]:
-    """Strongly connected components with a loop (Tarjan), each as a list of state names."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
+    """Strongly connected components with a loop, each as a list of state names."""
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in _transitions(states.get(node) or {}):
-            if nxt not in states:
-                continue
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1 or node in _transitions(states.get(node) or {}):
-                found.append(sorted(component))
+    def successors(name: str) -> list[str]:
+        return _transitions(states.get(name) or {})
 
-    for name in states:
-        if name not in index:
-            visit(name)
-    return found
+    return [
+        component
+        for component in strongly_connected(states, successors)
+        if len(component) > 1 or component[0] in successors(component[0])
+    ]
 
 
 def _numeric_exit(state: Mapping[str, Any], loop: set[str]) -> bool:
